@@ -1,0 +1,60 @@
+//! `cargo xtask tokenize`: OpenAI's `clip.tokenize` over a file of lines.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clip_tokenizer::{CONTEXT_LENGTH, Tokenizer, TokenizerError};
+use ndarray::Array2;
+
+use crate::io::{read_lines, write_atomic};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// UTF-8 text file, one text per line.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output .npy: int64 [lines, context_length].
+    #[arg(long)]
+    output: PathBuf,
+    /// Tokens per row, SOT and EOT included.
+    #[arg(long, default_value_t = CONTEXT_LENGTH)]
+    context_length: usize,
+    /// Cut texts that do not fit (EOT stays last) instead of failing.
+    #[arg(long)]
+    truncate: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let lines = read_lines(&args.input)?;
+    let batch = Tokenizer::new()
+        .tokenize(&lines, args.context_length, args.truncate)
+        .map_err(|err| match err {
+            TokenizerError::TooLong {
+                index,
+                tokens,
+                context_length,
+                ..
+            } => anyhow::anyhow!(
+                "{}: line {} has {tokens} tokens, more than the context length {context_length}; \
+                 pass --truncate to cut it",
+                args.input.display(),
+                index + 1
+            ),
+            other => other.into(),
+        })?;
+    let ids = Array2::from_shape_vec(
+        (batch.len(), batch.context_length),
+        batch.ids.iter().map(|&id| i64::from(id)).collect(),
+    )
+    .context("token array shape")?;
+    write_atomic(&args.output, |tmp| {
+        ndarray_npy::write_npy(tmp, &ids)
+            .with_context(|| format!("cannot write {}", args.output.display()))
+    })?;
+    eprintln!(
+        "tokenized {} lines into {}",
+        batch.len(),
+        args.output.display()
+    );
+    Ok(())
+}
