@@ -2,11 +2,78 @@
 //! targets beside this file; `fixtures/` holds what the reference scripts in
 //! `reference/` wrote.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
 
 /// Path of a file under `tests/fixtures/`.
 pub fn fixture(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(relative)
+}
+
+/// The arrays of an `.npz` written by `numpy.savez`, as f64 (ints and floats alike;
+/// f32, f64, i64, u8 and u16 arrays).
+pub fn read_npz(path: &Path) -> HashMap<String, ArrayD<f64>> {
+    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut zip = zip::ZipArchive::new(file).expect("npz is a zip");
+    let mut out = HashMap::new();
+    for i in 0..zip.len() {
+        let mut member = zip.by_index(i).unwrap();
+        let name = member
+            .name()
+            .expect("utf-8 member name")
+            .trim_end_matches(".npy")
+            .to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut member, &mut bytes).unwrap();
+        let array = ArrayD::<f32>::read_npy(&bytes[..])
+            .map(|a| a.mapv(f64::from))
+            .or_else(|_| ArrayD::<f64>::read_npy(&bytes[..]))
+            .or_else(|_| ArrayD::<i64>::read_npy(&bytes[..]).map(|a| a.mapv(|v| v as f64)))
+            .or_else(|_| ArrayD::<u8>::read_npy(&bytes[..]).map(|a| a.mapv(f64::from)))
+            .or_else(|_| ArrayD::<u16>::read_npy(&bytes[..]).map(|a| a.mapv(f64::from)))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        out.insert(name, array);
+    }
+    out
+}
+
+/// Row-wise agreement of two `[rows, dim]` matrices.
+#[derive(Debug, Clone, Copy)]
+pub struct Agreement {
+    /// Smallest cosine similarity over rows.
+    pub min_cosine: f64,
+    /// Largest `max|a − b| / max|b|` over rows.
+    pub max_relative: f64,
+}
+
+/// Compares `ours` to `reference` row by row.
+pub fn agreement(ours: &[f32], reference: &ArrayD<f64>) -> Agreement {
+    let shape = reference.shape();
+    assert_eq!(shape.len(), 2, "reference is not a matrix");
+    assert_eq!(ours.len(), shape[0] * shape[1], "element count differs");
+    let reference: Vec<f64> = reference.iter().copied().collect();
+    let mut min_cosine = f64::INFINITY;
+    let mut max_relative: f64 = 0.0;
+    for (a, b) in ours.chunks(shape[1]).zip(reference.chunks(shape[1])) {
+        let dot: f64 = a.iter().zip(b).map(|(&x, &y)| f64::from(x) * y).sum();
+        let na: f64 = a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+        min_cosine = min_cosine.min(dot / (na * nb));
+        let scale = b.iter().fold(0.0f64, |m, y| m.max(y.abs()));
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(0.0f64, |m, (&x, y)| m.max((f64::from(x) - y).abs()));
+        max_relative = max_relative.max(diff / scale);
+    }
+    Agreement {
+        min_cosine,
+        max_relative,
+    }
 }

@@ -3,7 +3,9 @@
 //! Every command reports a failure as one `error: …` line on stderr and a
 //! non-zero exit status, never a panic.
 
+mod backend;
 mod commands;
+mod images;
 mod io;
 
 use std::process::ExitCode;
@@ -23,6 +25,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Convert any supported CLIP checkpoint to safetensors that loads directly.
+    ConvertWeights(commands::convert_weights::Args),
+    /// Image and text features (unnormalised) into an .npz.
+    Embed(commands::embed::Args),
+    /// OpenAI's image preprocessing into an f32 .npy [N, 3, R, R] (the input of `embed --pixels`).
+    Preprocess(commands::preprocess::Args),
     /// Tokenize one text per line into an int64 .npy [lines, context_length].
     Tokenize(commands::tokenize::Args),
 }
@@ -30,6 +38,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::ConvertWeights(args) => commands::convert_weights::run(args),
+        Command::Embed(args) => commands::embed::run(args),
+        Command::Preprocess(args) => commands::preprocess::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
     };
     match result {

@@ -26,6 +26,7 @@ pub mod clean;
 mod error;
 pub mod ftfy;
 pub mod html;
+mod pretokenize;
 mod tokenizer;
 mod vocab;
 

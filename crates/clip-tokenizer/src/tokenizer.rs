@@ -1,22 +1,14 @@
 //! The tokenizer: cleaning, pre-tokenizing, BPE, and OpenAI's `tokenize`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use rayon::prelude::*;
-use regex::Regex;
 
 use crate::bpe::bpe;
 use crate::clean::clean;
 use crate::error::TokenizerError;
+use crate::pretokenize::for_each_word;
 use crate::vocab::{EOT, OPENAI, SOT, VOCAB_SIZE, Vocab};
-
-/// The reference's pre-tokenizer pattern, compiled with `re.IGNORECASE`.
-static PRETOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
-    )
-    .expect("the pre-tokenizer pattern is valid")
-});
 
 /// Words kept in the BPE cache; beyond this the cache evicts, so memory stays
 /// bounded however much distinct text passes through.
@@ -104,21 +96,18 @@ impl Tokenizer {
 
     fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
         let text = clean(text);
-        for piece in PRETOKEN.find_iter(&text) {
-            let word = piece.as_str();
-            match word {
-                "<|startoftext|>" => out.push(SOT),
-                "<|endoftext|>" => out.push(EOT),
-                _ => match self.cache.get(word) {
-                    Some(ids) => out.extend_from_slice(&ids),
-                    None => {
-                        let start = out.len();
-                        bpe(self.vocab, word.as_bytes(), out);
-                        self.cache.insert(word.to_owned(), out[start..].into());
-                    }
-                },
-            }
-        }
+        for_each_word(&text, |word| match word {
+            "<|startoftext|>" => out.push(SOT),
+            "<|endoftext|>" => out.push(EOT),
+            _ => match self.cache.get(word) {
+                Some(ids) => out.extend_from_slice(&ids),
+                None => {
+                    let start = out.len();
+                    bpe(self.vocab, word.as_bytes(), out);
+                    self.cache.insert(word.to_owned(), out[start..].into());
+                }
+            },
+        });
     }
 
     /// Text of `ids` as `SimpleTokenizer.decode`: bytes joined, invalid UTF-8

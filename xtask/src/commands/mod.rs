@@ -1,3 +1,6 @@
 //! One module per subcommand.
 
+pub mod convert_weights;
+pub mod embed;
+pub mod preprocess;
 pub mod tokenize;

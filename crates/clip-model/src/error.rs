@@ -1,0 +1,74 @@
+use std::path::PathBuf;
+
+/// Why a checkpoint could not be read, recognised or loaded.
+///
+/// Every variant names the file, so a command can print the error as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is none of the formats this crate reads.
+    #[error("{path}: not a CLIP checkpoint this tool can read ({detail})")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
+    /// The file has a known format but is damaged (truncated, corrupt archive or pickle).
+    #[error("{path}: corrupt or truncated {format} file: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The detected format.
+        format: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A tensor the architecture needs is absent.
+    #[error("{path}: missing tensor '{key}'")]
+    MissingKey {
+        /// The file.
+        path: PathBuf,
+        /// The checkpoint key (OpenAI naming).
+        key: String,
+    },
+    /// The tensors' shapes fit no CLIP architecture.
+    #[error("{path}: {detail}")]
+    Architecture {
+        /// The file.
+        path: PathBuf,
+        /// Which shape disagrees.
+        detail: String,
+    },
+}
+
+impl LoadError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LoadError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, format: &str, detail: impl ToString) -> Self {
+        LoadError::Corrupt {
+            path: path.into(),
+            format: format.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn architecture(path: impl Into<PathBuf>, detail: impl ToString) -> Self {
+        LoadError::Architecture {
+            path: path.into(),
+            detail: detail.to_string(),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! CLIP: both encoders, the projections and the logit scale (OpenAI's `clip/model.py`),
+//! the nine published configurations, and loading of every checkpoint format users hold.
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use clip_model::Clip;
+//!
+//! # fn main() -> Result<(), clip_model::LoadError> {
+//! let device = Device::default();
+//! let model = Clip::load("ViT-B-32.pt", &device)?;
+//! println!("loaded {}", model.config.name());
+//! # Ok(()) }
+//! ```
+
+pub mod checkpoint;
+mod clip;
+mod config;
+mod error;
+
+pub use checkpoint::{Checkpoint, Format, SaveDtype};
+pub use clip::{Clip, l2_normalize};
+pub use config::{ClipConfig, ConfigError, VisionLayers, available_models};
+pub use error::LoadError;

@@ -1,0 +1,21 @@
+//! Building blocks shared by CLIP's two encoders.
+//!
+//! OpenAI's `clip/model.py` builds both the vision transformer and the text transformer
+//! from one `Transformer` of `ResidualAttentionBlock`s; this crate holds that transformer
+//! once so that `clip-vision` and `clip-text` both stand on it. Field names mirror the
+//! reference (`resblocks`, `ln_1`, `attn`, `mlp.c_fc`, `mlp.c_proj`) so that a checkpoint
+//! key maps onto a module path with as few renames as possible.
+
+mod activation;
+mod attention;
+mod block;
+mod layer_norm;
+mod mlp;
+mod transformer;
+
+pub use activation::Activation;
+pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
+pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
+pub use layer_norm::layer_norm;
+pub use mlp::{Mlp, MlpConfig};
+pub use transformer::{Transformer, TransformerConfig};

@@ -1,0 +1,98 @@
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use clip_nn::{Activation, Transformer, TransformerConfig, layer_norm};
+
+use crate::{TokenIds, eot_positions};
+
+/// Configuration of [`TextTransformer`] (the text half of `build_model`'s fields).
+#[derive(Config, Debug)]
+pub struct TextTransformerConfig {
+    /// Maximum sequence length (77).
+    pub context_length: usize,
+    /// Vocabulary size (49408).
+    pub vocab_size: usize,
+    /// Transformer width.
+    pub width: usize,
+    /// Transformer depth.
+    pub layers: usize,
+    /// Attention heads (OpenAI: width / 64).
+    pub heads: usize,
+    /// Output (joint embedding) width.
+    pub output_dim: usize,
+    /// MLP non-linearity.
+    #[config(default = "Activation::QuickGelu")]
+    pub activation: Activation,
+}
+
+/// CLIP's causal text transformer with end-of-text pooling.
+#[derive(Module, Debug)]
+pub struct TextTransformer {
+    /// Token embedding, [vocab, width].
+    pub token_embedding: Embedding,
+    /// Positional embedding, [context_length, width].
+    pub positional_embedding: Param<Tensor<2>>,
+    /// The causal transformer.
+    pub transformer: Transformer,
+    /// Final norm.
+    pub ln_final: LayerNorm,
+    /// Projection into the joint space, [width, output_dim].
+    pub text_projection: Param<Tensor<2>>,
+}
+
+impl TextTransformerConfig {
+    /// Builds the encoder with OpenAI's initialisation (normal 0.02 tokens, 0.01 positions,
+    /// width^-0.5 projection).
+    pub fn init(&self, device: &Device) -> TextTransformer {
+        let normal = |std| Initializer::Normal { mean: 0.0, std };
+        TextTransformer {
+            token_embedding: EmbeddingConfig::new(self.vocab_size, self.width)
+                .with_initializer(normal(0.02))
+                .init(device),
+            positional_embedding: normal(0.01).init([self.context_length, self.width], device),
+            transformer: TransformerConfig::new(self.width, self.layers, self.heads)
+                .with_activation(self.activation)
+                .init(device),
+            ln_final: layer_norm(self.width, device),
+            text_projection: normal((self.width as f64).powf(-0.5))
+                .init([self.width, self.output_dim], device),
+        }
+    }
+}
+
+impl TextTransformer {
+    /// Encodes token ids `[rows, context]` into `[rows, output_dim]` features (not normalised).
+    ///
+    /// Only the positions up to the last row's end-of-text token are computed: under the
+    /// causal mask a position never sees those after it, so the pooled features are exactly
+    /// those of the full sequence.
+    pub fn forward(&self, tokens: &TokenIds) -> Tensor<2> {
+        let device = self.positional_embedding.device();
+        let eot = eot_positions(tokens);
+        let len = eot.iter().max().map_or(1, |&m| m + 1);
+        let x = self.hidden(tokens.to_tensor(len, &device));
+        let [rows, len, width] = x.dims();
+        let index: Vec<i64> = eot
+            .iter()
+            .enumerate()
+            .map(|(r, &p)| (r * len + p) as i64)
+            .collect();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [rows]), &device);
+        x.reshape([rows * len, width])
+            .select(0, index)
+            .matmul(self.text_projection.val())
+    }
+
+    /// The output of `ln_final` for every position, `[rows, len, width]`.
+    pub fn hidden(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [_, len] = tokens.dims();
+        let x = self.token_embedding.forward(tokens)
+            + self
+                .positional_embedding
+                .val()
+                .narrow(0, 0, len)
+                .unsqueeze::<3>();
+        self.ln_final.forward(self.transformer.forward(x, true))
+    }
+}

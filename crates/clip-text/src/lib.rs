@@ -1,0 +1,11 @@
+//! CLIP's text encoder, as in OpenAI's `clip/model.py` (`CLIP.encode_text`).
+//!
+//! Token and positional embeddings, a causal pre-LN transformer, `ln_final`, then the
+//! feature at the end-of-text position (the first occurrence of the largest id, which is
+//! what the reference's `argmax` picks) projected by `text_projection`.
+
+mod encoder;
+mod tokens;
+
+pub use encoder::{TextTransformer, TextTransformerConfig};
+pub use tokens::{TokenIds, eot_positions};

@@ -1,0 +1,182 @@
+//! `cargo xtask embed`: image and text features as `encode_image` / `encode_text` return them.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Tensor, TensorData};
+use clip_model::Clip;
+use clip_text::TokenIds;
+use clip_tokenizer::Tokenizer;
+use clip_vision::preprocess::Preprocessor;
+use ndarray::{Array2, Array4};
+
+use crate::backend::Backend;
+use crate::commands::preprocess::skipped_list;
+use crate::images::{preprocess_chunks, report_skipped};
+use crate::io::{NpzWriter, progress, read_lines};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model weights: any checkpoint `convert-weights` reads, or its output.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Image files to preprocess and embed.
+    #[arg(long, num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// Preprocessed pixels, f32 .npy [N, 3, R, R].
+    #[arg(long)]
+    pixels: Option<PathBuf>,
+    /// Texts, one per line (UTF-8).
+    #[arg(long)]
+    texts: Option<PathBuf>,
+    /// Output .npz with `image_features` [N, E] and `text_features` [M, E] (f32).
+    #[arg(long)]
+    output: PathBuf,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+    /// Rows per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Cut texts longer than the context instead of failing.
+    #[arg(long)]
+    truncate: bool,
+    /// Skip images that do not decode (NaN feature rows, listed in OUTPUT.skipped.tsv)
+    /// instead of failing.
+    #[arg(long)]
+    skip_bad: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.images.is_empty() && args.pixels.is_none() && args.texts.is_none() {
+        bail!("nothing to embed: give --images, --pixels and/or --texts");
+    }
+    if !args.images.is_empty() && args.pixels.is_some() {
+        bail!("give either --images or --pixels, not both");
+    }
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if !args.skip_bad
+        && let Some(missing) = args.images.iter().find(|p| !p.is_file())
+    {
+        bail!("{}: no such image file", missing.display());
+    }
+    let device = args.backend.device()?;
+    // Read every input before the (slow) model load, so bad input fails fast.
+    let pixels = args.pixels.as_ref().map(read_pixels).transpose()?;
+    let texts = args.texts.as_ref().map(|p| read_lines(p)).transpose()?;
+
+    let model = Clip::load(&args.weights, &device)?;
+    let embed_dim = model.config.embed_dim;
+    let mut npz = NpzWriter::default();
+
+    let encode = |flat: &[f32], rows: usize, out: &mut Vec<f32>| -> Result<()> {
+        let r = model.image_resolution();
+        let per = 3 * r * r;
+        for start in (0..rows).step_by(args.batch_size) {
+            let end = (start + args.batch_size).min(rows);
+            let data = TensorData::new(
+                flat[start * per..end * per].to_vec(),
+                [end - start, 3, r, r],
+            );
+            out.extend(to_vec(
+                model.encode_image(Tensor::from_data(data, &device)),
+            )?);
+        }
+        Ok(())
+    };
+    let mut skipped = Vec::new();
+    let image_features = if let Some(pixels) = pixels {
+        let [n, c, h, w] = <[usize; 4]>::try_from(pixels.shape()).expect("4-D");
+        let r = model.image_resolution();
+        if c != 3 || h != r || w != r {
+            bail!(
+                "{}: pixels have shape [{n}, {c}, {h}, {w}], the model needs [N, 3, {r}, {r}]",
+                args.pixels.as_ref().unwrap().display()
+            );
+        }
+        let flat = pixels
+            .as_standard_layout()
+            .into_owned()
+            .into_raw_vec_and_offset()
+            .0;
+        let bar = progress(n as u64, "images");
+        let mut out = Vec::with_capacity(n * embed_dim);
+        let per = c * h * w;
+        for start in (0..n).step_by(args.batch_size) {
+            let end = (start + args.batch_size).min(n);
+            encode(&flat[start * per..end * per], end - start, &mut out)?;
+            bar.inc((end - start) as u64);
+        }
+        bar.finish_and_clear();
+        Array2::from_shape_vec((n, embed_dim), out)?
+    } else if !args.images.is_empty() {
+        let preprocessor = Preprocessor::new(model.image_resolution());
+        let mut out = Vec::with_capacity(args.images.len() * embed_dim);
+        skipped = preprocess_chunks(&args.images, preprocessor, args.skip_bad, |rows| {
+            // Skipped images (NaN rows) get NaN features without a forward pass.
+            for group in rows.chunk_by(|a, b| a[0].is_nan() == b[0].is_nan()) {
+                if group[0][0].is_nan() {
+                    out.extend(std::iter::repeat_n(f32::NAN, group.len() * embed_dim));
+                } else {
+                    encode(&group.concat(), group.len(), &mut out)?;
+                }
+            }
+            Ok(())
+        })?;
+        Array2::from_shape_vec((args.images.len(), embed_dim), out)?
+    } else {
+        Array2::zeros((0, embed_dim))
+    };
+    npz.add("image_features", &image_features)?;
+
+    let text_features = match texts {
+        Some(lines) => {
+            let batch = Tokenizer::new()
+                .tokenize(&lines, model.config.context_length, args.truncate)
+                .map_err(|e| match e {
+                    clip_tokenizer::TokenizerError::TooLong { index, tokens, context_length, .. } => anyhow::anyhow!(
+                        "{}: line {} has {tokens} tokens, more than the context length {context_length}; pass --truncate to cut it",
+                        args.texts.as_ref().unwrap().display(),
+                        index + 1
+                    ),
+                    other => other.into(),
+                })?;
+            let ids = TokenIds::from(&batch);
+            let n = ids.rows();
+            let bar = progress(n as u64, "texts");
+            let mut out = Vec::with_capacity(n * embed_dim);
+            for start in (0..n).step_by(args.batch_size) {
+                let end = (start + args.batch_size).min(n);
+                out.extend(to_vec(model.encode_text(&ids.slice_rows(start, end)))?);
+                bar.inc((end - start) as u64);
+            }
+            bar.finish_and_clear();
+            Array2::from_shape_vec((n, embed_dim), out)?
+        }
+        None => Array2::zeros((0, embed_dim)),
+    };
+    npz.add("text_features", &text_features)?;
+    npz.write(&args.output)?;
+    report_skipped(&skipped, &skipped_list(&args.output))?;
+    eprintln!(
+        "wrote {} image and {} text features to {}",
+        image_features.nrows(),
+        text_features.nrows(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn read_pixels(path: &PathBuf) -> Result<Array4<f32>> {
+    ndarray_npy::read_npy(path)
+        .with_context(|| format!("{}: not an f32 .npy of shape [N, 3, R, R]", path.display()))
+}
+
+fn to_vec(t: Tensor<2>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading features back: {e:?}"))
+}

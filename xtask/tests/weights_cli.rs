@@ -1,0 +1,206 @@
+//! `cargo xtask convert-weights` and `cargo xtask embed` on the tiny reference checkpoints
+//! (`tests/reference/model_fixtures.py`), and their handling of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ndarray::{Array2, Array4};
+
+fn models(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/models")
+        .join(name)
+}
+
+fn xtask(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .output()
+        .expect("xtask runs")
+}
+
+fn stderr(run: &std::process::Output) -> String {
+    String::from_utf8_lossy(&run.stderr).into_owned()
+}
+
+/// One array of an .npz written by numpy.
+fn npz_array(path: &Path, name: &str) -> ndarray::ArrayD<f32> {
+    use ndarray_npy::ReadNpyExt;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let member = zip.by_name(&format!("{name}.npy")).unwrap();
+    ndarray::ArrayD::<f32>::read_npy(member).unwrap()
+}
+
+fn assert_close(ours: &ndarray::ArrayD<f32>, reference: &ndarray::ArrayD<f32>, what: &str) {
+    assert_eq!(ours.shape(), reference.shape(), "{what}");
+    for (a, b) in ours.outer_iter().zip(reference.outer_iter()) {
+        let dot: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
+        let cos = dot
+            / (a.iter().map(|x| x * x).sum::<f32>().sqrt()
+                * b.iter().map(|x| x * x).sum::<f32>().sqrt());
+        let scale = b.iter().fold(0f32, |m, y| m.max(y.abs()));
+        let diff = a
+            .iter()
+            .zip(b.iter())
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            cos >= 0.99999 && diff / scale <= 1e-4,
+            "{what}: cos {cos}, rel {}",
+            diff / scale
+        );
+    }
+}
+
+#[test]
+fn converts_every_format_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, format) in [
+        ("openai.pt", "TorchScript"),
+        ("state_dict.pt", "state dict"),
+        ("open_clip_wrapped.pt", "state dict"),
+        ("open_clip.safetensors", "open_clip"),
+        ("hf.safetensors", "Hugging Face"),
+    ] {
+        let out = dir.path().join(format!("{file}.safetensors"));
+        let input = models("tiny-vit").join(file);
+        let run = xtask(&[
+            "convert-weights",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(run.status.success(), "{file}: {}", stderr(&run));
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(stdout.contains(format), "{file}: {stdout}");
+        assert!(stdout.contains("ViT (custom)"), "{file}: {stdout}");
+        assert!(out.exists());
+    }
+}
+
+#[test]
+fn embed_matches_the_reference_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = models("tiny-vocab");
+    let reference = model.join("reference.npz");
+    // The reference pixels as the .npy `--pixels` takes.
+    let pixels = npz_array(&reference, "pixels");
+    let pixels: Array4<f32> = pixels.into_dimensionality().unwrap();
+    let pixels_path = dir.path().join("pixels.npy");
+    ndarray_npy::write_npy(&pixels_path, &pixels).unwrap();
+    let out = dir.path().join("out.npz");
+    let run = xtask(&[
+        "embed",
+        "--weights",
+        model.join("state_dict.pt").to_str().unwrap(),
+        "--pixels",
+        pixels_path.to_str().unwrap(),
+        "--texts",
+        model.join("lines.txt").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "2",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_close(
+        &npz_array(&out, "image_features"),
+        &npz_array(&reference, "image_features"),
+        "image_features",
+    );
+    let text: Array2<f32> = npz_array(&out, "text_features")
+        .into_dimensionality()
+        .unwrap();
+    let expected = npz_array(&reference, "text_features");
+    let lines = std::fs::read_to_string(model.join("lines.txt"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(text.nrows(), lines);
+    assert_close(
+        &text.into_dyn(),
+        &expected
+            .slice(ndarray::s![..lines, ..])
+            .to_owned()
+            .into_dyn(),
+        "text_features",
+    );
+}
+
+#[test]
+fn bad_checkpoints_give_one_error_line_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "truncated.pt",
+        "missing_key.pt",
+        "wrong_shape.pt",
+        "not_a_checkpoint.txt",
+        "random.bin",
+    ] {
+        let out = dir.path().join("out.safetensors");
+        let input = models("bad").join(file);
+        let run = xtask(&[
+            "convert-weights",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!run.status.success(), "{file} converted");
+        let err = stderr(&run);
+        assert!(
+            err.starts_with("error: ") && err.trim_end().lines().count() == 1,
+            "{file}: {err}"
+        );
+        assert!(err.contains(file), "{file}: {err}");
+        assert!(!out.exists(), "{file}: output written");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{file}: temp file left"
+        );
+    }
+    let run = xtask(&[
+        "convert-weights",
+        "--input",
+        "/nonexistent.pt",
+        "--output",
+        "/tmp/x.safetensors",
+    ]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("/nonexistent.pt"));
+}
+
+#[test]
+fn embed_rejects_bad_input() {
+    let model = models("tiny-vocab").join("state_dict.pt");
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.npy");
+    ndarray_npy::write_npy(&wrong, &Array4::<f32>::zeros((1, 3, 8, 8))).unwrap();
+    let out = dir.path().join("o.npz");
+    let run = xtask(&[
+        "embed",
+        "--weights",
+        model.to_str().unwrap(),
+        "--pixels",
+        wrong.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    assert!(
+        stderr(&run).contains("the model needs [N, 3, 32, 32]"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!out.exists());
+    let run = xtask(&[
+        "embed",
+        "--weights",
+        model.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("nothing to embed"));
+}
