@@ -42,9 +42,8 @@ pub fn run(args: Args) -> Result<()> {
         NpyHeader::f32(&[n, 3, r, r]).write(&mut out)?;
         skipped = preprocess_chunks(&args.images, preprocessor, args.skip_bad, |rows| {
             for row in rows {
-                for v in row {
-                    out.write_all(&v.to_le_bytes())?;
-                }
+                let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
+                out.write_all(&bytes)?;
             }
             Ok(())
         })?;

@@ -16,14 +16,22 @@ const PRECISION_BITS: u32 = 22;
 pub(crate) trait Sample: Copy + Default + Send + Sync + 'static {
     /// The weights as this sample type accumulates them.
     type Weight: Copy;
+    /// The accumulator.
+    type Acc: Copy;
     /// Converts normalised f64 weights.
     fn weights(w: &[f64]) -> Vec<Self::Weight>;
-    /// `Σ samples[i]·weights[i]`, rounded and clipped as Pillow does.
-    fn convolve(samples: impl Iterator<Item = Self>, weights: &[Self::Weight]) -> Self;
+    /// The accumulator's starting value (Pillow's rounding bias for 8 bits).
+    const START: Self::Acc;
+    /// `acc + s·w`.
+    fn mac(acc: Self::Acc, s: Self, w: Self::Weight) -> Self::Acc;
+    /// Rounds and clips the sum as Pillow does.
+    fn finish(acc: Self::Acc) -> Self;
 }
 
 impl Sample for u8 {
     type Weight = i32;
+    type Acc = i32;
+    const START: i32 = 1 << (PRECISION_BITS - 1);
 
     fn weights(w: &[f64]) -> Vec<i32> {
         let one = f64::from(1u32 << PRECISION_BITS);
@@ -39,12 +47,13 @@ impl Sample for u8 {
             .collect()
     }
 
-    #[inline]
-    fn convolve(samples: impl Iterator<Item = u8>, weights: &[i32]) -> u8 {
-        let mut acc: i32 = 1 << (PRECISION_BITS - 1);
-        for (s, &k) in samples.zip(weights) {
-            acc = acc.wrapping_add(i32::from(s).wrapping_mul(k));
-        }
+    #[inline(always)]
+    fn mac(acc: i32, s: u8, w: i32) -> i32 {
+        acc.wrapping_add(i32::from(s).wrapping_mul(w))
+    }
+
+    #[inline(always)]
+    fn finish(acc: i32) -> u8 {
         // `clip8`: an arithmetic shift, then clamp.
         (acc >> PRECISION_BITS).clamp(0, 255) as u8
     }
@@ -52,17 +61,20 @@ impl Sample for u8 {
 
 impl Sample for u16 {
     type Weight = f64;
+    type Acc = f64;
+    const START: f64 = 0.0;
 
     fn weights(w: &[f64]) -> Vec<f64> {
         w.to_vec()
     }
 
-    #[inline]
-    fn convolve(samples: impl Iterator<Item = u16>, weights: &[f64]) -> u16 {
-        let mut acc = 0.0f64;
-        for (s, &k) in samples.zip(weights) {
-            acc += f64::from(s) * k;
-        }
+    #[inline(always)]
+    fn mac(acc: f64, s: u16, w: f64) -> f64 {
+        acc + f64::from(s) * w
+    }
+
+    #[inline(always)]
+    fn finish(acc: f64) -> u16 {
         // `CLIP16(ROUND_UP(ss))`.
         let rounded = if acc >= 0.0 {
             (acc + 0.5) as i64
@@ -193,11 +205,27 @@ pub(crate) fn bicubic_window<S: Sample>(
     out_h: usize,
     window: Window,
 ) -> Plane<S> {
+    match src.bands {
+        1 => bicubic_bands::<S, 1>(src, out_w, out_h, window),
+        2 => bicubic_bands::<S, 2>(src, out_w, out_h, window),
+        3 => bicubic_bands::<S, 3>(src, out_w, out_h, window),
+        4 => bicubic_bands::<S, 4>(src, out_w, out_h, window),
+        n => unreachable!("{n} bands"),
+    }
+}
+
+/// [`bicubic_window`] with the band count known at compile time, so the inner loops unroll.
+fn bicubic_bands<S: Sample, const B: usize>(
+    src: &Plane<S>,
+    out_w: usize,
+    out_h: usize,
+    window: Window,
+) -> Plane<S> {
     let cols = Window::inside(window.left, window.width, out_w);
     let rows = Window::inside(window.top, window.height, out_h);
     let need_h = out_w != src.width;
     let need_v = out_h != src.height;
-    let bands = src.bands;
+    let row_len = src.width * B;
 
     // Vertical taps first: they decide which source rows the horizontal pass must produce.
     let vert = need_v.then(|| Coefficients::new::<S>(src.height, out_h, rows.clone()));
@@ -206,59 +234,68 @@ pub(crate) fn bicubic_window<S: Sample>(
         None => rows.clone(),
     };
 
-    // Horizontal pass over the needed rows → [src_rows, cols, bands].
-    let mut temp = Vec::with_capacity(src_rows.len() * cols.len() * bands);
+    // Horizontal pass over the needed rows → [src_rows, cols, B].
+    let temp_len = cols.len() * B;
+    let mut temp = Vec::with_capacity(src_rows.len() * temp_len);
     if need_h {
         let horiz = Coefficients::new::<S>(src.width, out_w, cols.clone());
         for y in src_rows.clone() {
+            let line = &src.data[y * row_len..(y + 1) * row_len];
             for i in 0..cols.len() {
                 let (first, w) = horiz.get(i);
-                for b in 0..bands {
-                    let samples = (first..first + w.len()).map(|x| src.at(x, y)[b]);
-                    temp.push(S::convolve(samples, w));
+                let taps = &line[first * B..(first + w.len()) * B];
+                let mut acc = [S::START; B];
+                for (px, &k) in taps.chunks_exact(B).zip(w) {
+                    for b in 0..B {
+                        acc[b] = S::mac(acc[b], px[b], k);
+                    }
                 }
+                temp.extend(acc.map(S::finish));
             }
         }
     } else {
         for y in src_rows.clone() {
-            for x in cols.clone() {
-                temp.extend_from_slice(src.at(x, y));
-            }
+            temp.extend_from_slice(
+                &src.data[y * row_len + cols.start * B..y * row_len + cols.end * B],
+            );
         }
     }
-    let temp = Plane {
-        width: cols.len(),
-        height: src_rows.len(),
-        bands,
-        data: temp,
-    };
 
-    // Vertical pass → the window.
-    let mut out = Plane {
-        width: window.width,
-        height: window.height,
-        bands,
-        data: vec![S::default(); window.width * window.height * bands],
-    };
-    let x_off = (cols.start as i64 - window.left) as usize;
+    // Vertical pass → the window, a whole row of taps at a time.
+    let out_row = window.width * B;
+    let mut data = vec![S::default(); window.height * out_row];
+    let x_off = (cols.start as i64 - window.left) as usize * B;
+    let mut acc = vec![S::START; temp_len];
     for (i, y) in rows.clone().enumerate() {
         let oy = (y as i64 - window.top) as usize;
-        for x in 0..cols.len() {
-            let o = (oy * window.width + x_off + x) * bands;
-            match &vert {
-                Some(v) => {
-                    let (first, w) = v.get(i);
-                    let first = first - src_rows.start;
-                    for b in 0..bands {
-                        let samples = (first..first + w.len()).map(|r| temp.at(x, r)[b]);
-                        out.data[o + b] = S::convolve(samples, w);
+        let out = &mut data[oy * out_row + x_off..oy * out_row + x_off + temp_len];
+        match &vert {
+            Some(v) => {
+                let (first, w) = v.get(i);
+                let first = first - src_rows.start;
+                acc.fill(S::START);
+                for (r, &k) in w.iter().enumerate() {
+                    let line = &temp[(first + r) * temp_len..(first + r + 1) * temp_len];
+                    for (a, &s) in acc.iter_mut().zip(line) {
+                        *a = S::mac(*a, s, k);
                     }
                 }
-                None => out.data[o..o + bands].copy_from_slice(temp.at(x, y - src_rows.start)),
+                for (o, &a) in out.iter_mut().zip(&acc) {
+                    *o = S::finish(a);
+                }
+            }
+            None => {
+                let r = y - src_rows.start;
+                out.copy_from_slice(&temp[r * temp_len..(r + 1) * temp_len]);
             }
         }
     }
-    out
+    Plane {
+        width: window.width,
+        height: window.height,
+        bands: src.bands,
+        data,
+    }
 }
 
 /// Pillow's nearest-neighbour resize (`ImagingScaleAffine`), used for palette and bilevel
