@@ -75,6 +75,12 @@ fn converts_every_format_and_reports_it() {
         assert!(stdout.contains(format), "{file}: {stdout}");
         assert!(stdout.contains("ViT (custom)"), "{file}: {stdout}");
         assert!(out.exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "{file}: output mode {mode:o}");
+        }
     }
 }
 

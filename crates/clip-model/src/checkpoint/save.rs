@@ -122,13 +122,28 @@ impl Checkpoint {
                 message,
             )),
             (Err(e), None) => Err(LoadError::io(out, std::io::Error::other(e.to_string()))),
-            (Ok(()), None) => std::fs::rename(&tmp, out).map_err(|e| LoadError::io(out, e)),
+            (Ok(()), None) => readable(&tmp)
+                .and_then(|()| std::fs::rename(&tmp, out))
+                .map_err(|e| LoadError::io(out, e)),
         };
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         result
     }
+}
+
+/// The safetensors writer creates its file owner-only (a temporary file's mode); give the
+/// output the usual `rw-r--r--` of a file users share.
+fn readable(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// A fresh path beside `out` for the temporary file.

@@ -102,10 +102,10 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, PackTensor>, LoadError> {
     }
     drop(zip);
 
-    let file = File::open(path).map_err(|e| LoadError::io(path, e))?;
-    // SAFETY: read-only map; the archive must not be truncated while it is in use, as for
-    // any memory-mapped reader.
-    let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| LoadError::io(path, e))?);
+    // Positioned reads rather than a memory map: a map's pages stay resident as they are
+    // touched, which would add the whole input to the peak memory of a conversion.
+    let file = Arc::new(File::open(path).map_err(|e| LoadError::io(path, e))?);
+    let file_len = file.metadata().map_err(|e| LoadError::io(path, e))?.len();
 
     let mut out = BTreeMap::new();
     for (name, tensor) in found {
@@ -119,23 +119,46 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, PackTensor>, LoadError> {
             .get(&tensor.key)
             .ok_or_else(|| corrupt(format!("{name}: storage data/{} is missing", tensor.key)))?;
         let (start, len) = (member.start, member.len);
-        if start.saturating_add(len) > map.len() as u64 {
+        if start.saturating_add(len) > file_len {
             return Err(corrupt(format!(
                 "{name}: storage data/{} runs past the end",
                 tensor.key
             )));
         }
-        let map = map.clone();
+        let file = file.clone();
         let shape = tensor.shape.clone();
         out.insert(
             name.clone(),
             from_reader(name, dtype, shape, move || {
-                let bytes = &map[start as usize..(start + len) as usize];
-                gather(bytes, &tensor, dtype.size())
+                let bytes = read_at(&file, start, len as usize).map_err(|e| e.to_string())?;
+                gather(&bytes, &tensor, dtype.size())
             }),
         );
     }
     Ok(out)
+}
+
+/// `len` bytes of `file` from `start`, without moving a shared cursor.
+fn read_at(file: &File, start: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0; len];
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, start)?;
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < len {
+            let n = std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                start + done as u64,
+            )?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+    }
+    Ok(buf)
 }
 
 /// Depth-first walk of module objects, recording every tensor attribute by its dotted path.
