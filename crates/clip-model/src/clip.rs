@@ -40,10 +40,35 @@ impl Clip {
         }
     }
 
-    /// Loads a checkpoint in any supported format (see [`Checkpoint::open`]) onto `device`,
-    /// with its tensors as f32.
-    pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, LoadError> {
-        Checkpoint::open(path.as_ref())?.into_model(device, burn::tensor::DType::F32)
+    /// Loads a model onto `device` with its tensors as f32, as `clip.load` does: a path to a
+    /// checkpoint in any supported format (see [`Checkpoint::open`]), one of
+    /// [`available_models`](crate::available_models) (downloaded once into
+    /// [`hub::cache_dir`](crate::hub::cache_dir) and verified), an `http(s)://` URL, or
+    /// `hf-hub:ORG/REPO` (see [`hub::Source::parse`](crate::hub::Source::parse)).
+    pub fn load(name_or_path: impl AsRef<Path>, device: &Device) -> Result<Self, LoadError> {
+        let given = name_or_path.as_ref();
+        if given.exists() {
+            return Checkpoint::open(given)?.into_model(device, burn::tensor::DType::F32);
+        }
+        let downloaded = crate::hub::resolve(given)?;
+        Self::load_converted(&downloaded, device)
+    }
+
+    /// Loads a downloaded checkpoint through a safetensors copy converted once and kept
+    /// beside it (`ViT-B-32.pt` → `ViT-B-32.safetensors`, tensors in their stored dtype),
+    /// so later loads skip the TorchScript parsing.
+    fn load_converted(file: &Path, device: &Device) -> Result<Self, LoadError> {
+        let f32 = burn::tensor::DType::F32;
+        if file.extension().is_some_and(|e| e == "safetensors") {
+            return Checkpoint::open(file)?.into_model(device, f32);
+        }
+        let converted = file.with_extension("safetensors");
+        if !converted.exists() {
+            let checkpoint = Checkpoint::open(file)?;
+            let config = checkpoint.config()?;
+            checkpoint.save(&converted, &config, crate::SaveDtype::Keep)?;
+        }
+        Checkpoint::open(&converted)?.into_model(device, f32)
     }
 
     /// Normalised pixels `[batch, 3, R, R]` → image features `[batch, embed_dim]`, not

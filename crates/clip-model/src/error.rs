@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-/// Why a checkpoint could not be read, recognised or loaded.
+/// Why a checkpoint could not be found, downloaded, read, recognised or loaded.
 ///
 /// Every variant names the file, so a command can print the error as one line.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,9 @@ pub enum LoadError {
         /// Which shape disagrees.
         detail: String,
     },
+    /// Fetching a model by name or URL failed.
+    #[error(transparent)]
+    Download(#[from] crate::hub::DownloadError),
 }
 
 impl LoadError {

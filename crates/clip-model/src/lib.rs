@@ -16,6 +16,7 @@ pub mod checkpoint;
 mod clip;
 mod config;
 mod error;
+pub mod hub;
 
 pub use checkpoint::{Checkpoint, Format, SaveDtype};
 pub use clip::{Clip, l2_normalize};

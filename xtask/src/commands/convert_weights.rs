@@ -8,7 +8,8 @@ use clip_model::{Checkpoint, SaveDtype};
 #[derive(clap::Args)]
 pub struct Args {
     /// The checkpoint: OpenAI .pt (TorchScript), torch.save state dict, open_clip or
-    /// Hugging Face safetensors.
+    /// Hugging Face safetensors; or a model name (ViT-B/32 …), URL or hf-hub:ORG/REPO,
+    /// downloaded once into the cache (CLIP_CACHE_DIR).
     #[arg(long)]
     input: PathBuf,
     /// Output safetensors (OpenAI key names, config in the metadata); written atomically.
@@ -23,7 +24,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let checkpoint = Checkpoint::open(&args.input)?;
+    let input = clip_model::hub::resolve(&args.input)?;
+    let checkpoint = Checkpoint::open(&input)?;
     let config = checkpoint.config()?;
     println!("format: {}", checkpoint.format);
     println!("architecture: {}", config.name());
@@ -36,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
     // Loading every tensor into the model checks presence, shape and readability before
     // anything is written. It is held in f16 (half the memory; only validity matters here)
     // and dropped before the output is streamed one tensor at a time.
-    let reopened = Checkpoint::open(&args.input)?;
+    let reopened = Checkpoint::open(&input)?;
     drop(reopened.into_model(&burn::tensor::Device::flex(), burn::tensor::DType::F16)?);
     checkpoint.save(&args.output, &config, dtype)?;
     println!(

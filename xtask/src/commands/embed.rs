@@ -17,7 +17,8 @@ use crate::io::{NpzWriter, progress, read_lines};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model weights: any checkpoint `convert-weights` reads, or its output.
+    /// Model weights: any checkpoint `convert-weights` reads or its output, or a model name
+    /// (ViT-B/32 …), URL or hf-hub:ORG/REPO, downloaded once into the cache (CLIP_CACHE_DIR).
     #[arg(long)]
     weights: PathBuf,
     /// Image files to preprocess and embed.

@@ -1,0 +1,230 @@
+//! Models by name, as `clip.load("ViT-B/32")`: OpenAI's published URLs, a user cache,
+//! verified and resumable downloads, and converted copies cached beside the downloads.
+//!
+//! - `CLIP_CACHE_DIR` overrides the cache directory (default: the platform cache directory
+//!   — `$XDG_CACHE_HOME` or `~/.cache` on Linux — joined with `clip`).
+//! - `CLIP_MODEL_BASE_URL` replaces `https://openaipublic.azureedge.net/clip/models` for
+//!   the named models (a mirror); the SHA-256 each URL carries is checked all the same.
+
+mod download;
+
+use std::path::{Path, PathBuf};
+
+pub use download::{DownloadError, download};
+
+use crate::LoadError;
+
+/// OpenAI's release host, as in `clip/clip.py`.
+pub const OPENAI_BASE_URL: &str = "https://openaipublic.azureedge.net/clip/models";
+
+/// `(name, sha256, file)` of OpenAI's releases: the URL is `BASE/sha256/file`.
+const OPENAI_MODELS: [(&str, &str, &str); 9] = [
+    (
+        "RN50",
+        "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+        "RN50.pt",
+    ),
+    (
+        "RN101",
+        "8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599",
+        "RN101.pt",
+    ),
+    (
+        "RN50x4",
+        "7e526bd135e493cef0776de27d5f42653e6b4c8bf9e0f653bb11773263205fdd",
+        "RN50x4.pt",
+    ),
+    (
+        "RN50x16",
+        "52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa",
+        "RN50x16.pt",
+    ),
+    (
+        "RN50x64",
+        "be1cfb55d75a9666199fb2206c106743da0f6468c9d327f3e0d0a543a9919d9c",
+        "RN50x64.pt",
+    ),
+    (
+        "ViT-B/32",
+        "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+        "ViT-B-32.pt",
+    ),
+    (
+        "ViT-B/16",
+        "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
+        "ViT-B-16.pt",
+    ),
+    (
+        "ViT-L/14",
+        "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
+        "ViT-L-14.pt",
+    ),
+    (
+        "ViT-L/14@336px",
+        "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
+        "ViT-L-14-336px.pt",
+    ),
+];
+
+/// Where a model's weights come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file on disk.
+    Path(PathBuf),
+    /// A URL, with the SHA-256 the file must have when it is known.
+    Url {
+        /// `http(s)://…`
+        url: String,
+        /// Lower-case hex digest.
+        sha256: Option<String>,
+    },
+}
+
+impl Source {
+    /// Resolves what a user typed: an existing path, one of OpenAI's model names
+    /// (`ViT-B/32`), an `http(s)://` URL, or `hf-hub:ORG/REPO` (open_clip's safetensors on the
+    /// Hugging Face hub).
+    pub fn parse(name_or_path: &str) -> Result<Self, LoadError> {
+        let path = Path::new(name_or_path);
+        if path.exists() {
+            return Ok(Source::Path(path.to_path_buf()));
+        }
+        if let Some((_, sha, file)) = OPENAI_MODELS.iter().find(|(n, ..)| *n == name_or_path) {
+            let base =
+                std::env::var("CLIP_MODEL_BASE_URL").unwrap_or_else(|_| OPENAI_BASE_URL.into());
+            return Ok(Source::Url {
+                url: format!("{}/{sha}/{file}", base.trim_end_matches('/')),
+                sha256: Some((*sha).to_string()),
+            });
+        }
+        if let Some(repo) = name_or_path.strip_prefix("hf-hub:") {
+            return Ok(Source::Url {
+                url: format!(
+                    "https://huggingface.co/{repo}/resolve/main/open_clip_model.safetensors"
+                ),
+                sha256: None,
+            });
+        }
+        if name_or_path.starts_with("http://") || name_or_path.starts_with("https://") {
+            return Ok(Source::Url {
+                url: name_or_path.to_string(),
+                sha256: sha_in_url(name_or_path),
+            });
+        }
+        Err(LoadError::UnknownFormat {
+            path: path.to_path_buf(),
+            detail: format!(
+                "no such file, and not a model name ({}), an http(s) URL or hf-hub:ORG/REPO",
+                crate::available_models().join(", ")
+            ),
+        })
+    }
+
+    /// The local file: the path itself, or the cached download (fetched if absent).
+    pub fn fetch(&self, cache: &Path) -> Result<PathBuf, LoadError> {
+        match self {
+            Source::Path(path) => Ok(path.clone()),
+            Source::Url { url, sha256 } => {
+                let dest = cache.join(cache_name(url));
+                download(url, sha256.as_deref(), &dest).map_err(LoadError::from)?;
+                Ok(dest)
+            }
+        }
+    }
+}
+
+/// OpenAI's URLs carry the file's SHA-256 as their last directory.
+fn sha_in_url(url: &str) -> Option<String> {
+    let mut parts = url.rsplit('/');
+    parts.next()?;
+    let dir = parts.next()?;
+    (dir.len() == 64 && dir.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| dir.to_ascii_lowercase())
+}
+
+/// The cached file's name: the URL's file name, prefixed by the hub repository (or the
+/// digest directory) so equal names from different places do not collide.
+fn cache_name(url: &str) -> String {
+    let clean = url.split(['?', '#']).next().unwrap_or(url);
+    let mut parts = clean.rsplit('/');
+    let file = parts.next().filter(|f| !f.is_empty()).unwrap_or("download");
+    if sha_in_url(clean).is_some() {
+        return file.to_string();
+    }
+    let mut hasher_input = clean.as_bytes().to_vec();
+    hasher_input.truncate(clean.len() - file.len());
+    let tag = &download::sha256_hex(&hasher_input)[..12];
+    format!("{tag}-{file}")
+}
+
+/// The local file for what a user typed ([`Source::parse`]), downloading into
+/// [`cache_dir`] when it is a name or URL.
+pub fn resolve(name_or_path: impl AsRef<Path>) -> Result<PathBuf, LoadError> {
+    let given = name_or_path.as_ref();
+    if given.exists() {
+        return Ok(given.to_path_buf());
+    }
+    let text = given
+        .to_str()
+        .ok_or_else(|| LoadError::io(given, std::io::ErrorKind::NotFound.into()))?;
+    match Source::parse(text)? {
+        Source::Path(path) => Ok(path),
+        source => source.fetch(&cache_dir()?),
+    }
+}
+
+/// The cache directory: `CLIP_CACHE_DIR`, else the platform cache directory + `clip`.
+pub fn cache_dir() -> Result<PathBuf, LoadError> {
+    if let Some(dir) = std::env::var_os("CLIP_CACHE_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::cache_dir()
+        .map(|d| d.join("clip"))
+        .ok_or_else(|| LoadError::UnknownFormat {
+            path: PathBuf::from("~/.cache/clip"),
+            detail: "no cache directory on this platform; set CLIP_CACHE_DIR".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_to_openai_urls_with_their_digest() {
+        let Source::Url { url, sha256 } = Source::parse("ViT-B/32").unwrap() else {
+            panic!()
+        };
+        assert!(url.ends_with(
+            "/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt"
+        ));
+        assert_eq!(sha256.as_deref(), sha_in_url(&url).as_deref());
+        assert_eq!(cache_name(&url), "ViT-B-32.pt");
+        assert_eq!(
+            OPENAI_MODELS.map(|m| m.0).as_slice(),
+            crate::available_models()
+        );
+    }
+
+    #[test]
+    fn urls_and_hub_names() {
+        let Source::Url { url, sha256 } = Source::parse("hf-hub:laion/CLIP-ViT-B-32").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            url,
+            "https://huggingface.co/laion/CLIP-ViT-B-32/resolve/main/open_clip_model.safetensors"
+        );
+        assert_eq!(sha256, None);
+        let a = cache_name("https://a.example/x/model.safetensors");
+        let b = cache_name("https://b.example/x/model.safetensors");
+        assert!(a.ends_with("-model.safetensors") && a != b);
+        assert!(
+            Source::parse("no-such-model")
+                .unwrap_err()
+                .to_string()
+                .contains("ViT-B/32")
+        );
+    }
+}
