@@ -29,6 +29,8 @@ enum Command {
     ConvertWeights(commands::convert_weights::Args),
     /// Image and text features (unnormalised) into an .npz.
     Embed(commands::embed::Args),
+    /// Zero-shot: one image against candidate labels, probabilities best first.
+    Predict(commands::predict::Args),
     /// OpenAI's image preprocessing into an f32 .npy [N, 3, R, R] (the input of `embed --pixels`).
     Preprocess(commands::preprocess::Args),
     /// Tokenize one text per line into an int64 .npy [lines, context_length].
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::ConvertWeights(args) => commands::convert_weights::run(args),
         Command::Embed(args) => commands::embed::run(args),
+        Command::Predict(args) => commands::predict::run(args),
         Command::Preprocess(args) => commands::preprocess::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
     };

@@ -2,5 +2,6 @@
 
 pub mod convert_weights;
 pub mod embed;
+pub mod predict;
 pub mod preprocess;
 pub mod tokenize;

@@ -1,0 +1,108 @@
+//! `cargo xtask predict` against OpenAI's README example on the tiny full-vocabulary model
+//! (fixture from `tests/reference/zeroshot_fixtures.py`), and its handling of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+
+fn fixtures(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(relative)
+}
+
+fn predict(extra: &[&str]) -> std::process::Output {
+    let weights = fixtures("models/tiny-vocab/state_dict.pt");
+    let mut args = vec!["predict", "--weights", weights.to_str().unwrap()];
+    args.extend(extra);
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&args)
+        .output()
+        .expect("xtask runs")
+}
+
+#[test]
+fn prints_the_reference_probabilities_best_first() {
+    let image = fixtures("images/photo.png");
+    let run = predict(&[
+        "--image",
+        image.to_str().unwrap(),
+        "--labels",
+        "a diagram, a dog,a cat",
+        "--top-k",
+        "2",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    let lines: Vec<(&str, f64)> = stdout
+        .lines()
+        .map(|l| {
+            let (label, p) = l.rsplit_once(": ").unwrap();
+            (label, p.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(fixtures("zeroshot/reference.npz")).unwrap())
+            .unwrap();
+    let probs = ArrayD::<f32>::read_npy(zip.by_name("probs:{}.npy").unwrap()).unwrap();
+    let labels = ["a diagram", "a dog", "a cat"];
+    let mut expected: Vec<(&str, f32)> = labels
+        .iter()
+        .enumerate()
+        .map(|(j, l)| (*l, probs[[0, j]]))
+        .collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for ((label, p), (want_label, want)) in lines.iter().zip(&expected) {
+        assert_eq!(label, want_label);
+        assert!(
+            (p - f64::from(*want)).abs() <= 2e-6,
+            "{label}: {p} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_fails_with_one_line() {
+    let image = fixtures("images/photo.png");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"nope").unwrap();
+    for (args, needle) in [
+        (
+            vec!["--image", image.to_str().unwrap(), "--labels", " , "],
+            "--labels is empty",
+        ),
+        (
+            vec![
+                "--image",
+                image.to_str().unwrap(),
+                "--labels",
+                "a,b",
+                "--template",
+                "a photo",
+            ],
+            "exactly one {}",
+        ),
+        (
+            vec!["--image", broken.to_str().unwrap(), "--labels", "a,b"],
+            "broken.png",
+        ),
+    ] {
+        let run = predict(&args);
+        assert!(!run.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            err.starts_with("error: ")
+                && err.trim_end().lines().count() == 1
+                && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+}
