@@ -25,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Encoding throughput of an architecture with random weights, as one JSON line.
+    Bench(commands::bench::Args),
     /// Convert any supported CLIP checkpoint to safetensors that loads directly.
     ConvertWeights(commands::convert_weights::Args),
     /// Image and text features (unnormalised) into an .npz.
@@ -40,6 +42,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => commands::bench::run(args),
         Command::ConvertWeights(args) => commands::convert_weights::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Predict(args) => commands::predict::run(args),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod convert_weights;
 pub mod embed;
 pub mod predict;

@@ -1,0 +1,100 @@
+//! `cargo xtask bench`: encoding throughput of one architecture with random weights,
+//! printed as one JSON line `{"arch", "batch", "backend", "images_per_s", "texts_per_s"}`.
+//! `tests/reference/bench_model.py` runs OpenAI's code on the same shapes for the ratio.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use burn::tensor::{Distribution, Tensor};
+use clip_model::{Clip, ClipConfig};
+use clip_text::TokenIds;
+use clip_tokenizer::Tokenizer;
+
+use crate::backend::Backend;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Architecture: RN50, RN101, RN50x4, RN50x16, RN50x64, ViT-B/32, ViT-B/16, ViT-L/14,
+    /// ViT-L/14@336px.
+    #[arg(long)]
+    arch: String,
+    /// Images (and texts) per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Seconds to measure each of image and text encoding (after one warm-up batch).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+}
+
+/// Runs `step` (which handles `batch` items and waits for its result) until `seconds` pass.
+fn throughput(
+    batch: usize,
+    seconds: f64,
+    mut step: impl FnMut(usize) -> Result<()>,
+) -> Result<f64> {
+    step(0)?; // warm-up: allocations, kernel compilation on GPU backends
+    let budget = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut done = 0;
+    let mut i = 1;
+    while done == 0 || start.elapsed() < budget {
+        step(i)?;
+        done += batch;
+        i += 1;
+    }
+    Ok(done as f64 / start.elapsed().as_secs_f64())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        bail!("--seconds must be a positive number");
+    }
+    let config = ClipConfig::preset(&args.arch)?;
+    let device = args.backend.device()?;
+    let model: Clip = config.init(&device);
+    let r = config.image_resolution;
+
+    let pixels = Tensor::<4>::random(
+        [args.batch, 3, r, r],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let images_per_s = throughput(args.batch, args.seconds, |_| {
+        model.encode_image(pixels.clone()).into_data();
+        Ok(())
+    })?;
+
+    // Realistic prompts: "a photo of a {class}." over ImageNet's class names, a new batch
+    // each step (tokenization included, as a user pays for it).
+    let classes = clip_zeroshot::Prompts::imagenet().classes;
+    let tokenizer = Tokenizer::new();
+    let texts_per_s = throughput(args.batch, args.seconds, |step| {
+        let prompts: Vec<String> = (0..args.batch)
+            .map(|j| {
+                format!(
+                    "a photo of a {}.",
+                    classes[(step * args.batch + j) % classes.len()]
+                )
+            })
+            .collect();
+        let batch = tokenizer.tokenize(&prompts, config.context_length, true)?;
+        model.encode_text(&TokenIds::from(&batch)).into_data();
+        Ok(())
+    })?;
+
+    let line = serde_json::json!({
+        "arch": config.name(),
+        "batch": args.batch,
+        "backend": format!("{:?}", args.backend).to_lowercase(),
+        "images_per_s": (images_per_s * 100.0).round() / 100.0,
+        "texts_per_s": (texts_per_s * 100.0).round() / 100.0,
+    });
+    println!("{line}");
+    Ok(())
+}
