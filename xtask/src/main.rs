@@ -29,6 +29,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Convert any supported CLIP checkpoint to safetensors that loads directly.
     ConvertWeights(commands::convert_weights::Args),
+    /// Zero-shot top-1/top-5 accuracy on a labelled image set, with a JSON report.
+    Eval(commands::eval::Args),
     /// Image and text features (unnormalised) into an .npz.
     Embed(commands::embed::Args),
     /// Zero-shot: one image against candidate labels, probabilities best first.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(args),
         Command::ConvertWeights(args) => commands::convert_weights::run(args),
         Command::Embed(args) => commands::embed::run(args),
+        Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Preprocess(args) => commands::preprocess::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod convert_weights;
 pub mod embed;
+pub mod eval;
 pub mod predict;
 pub mod preprocess;
 pub mod tokenize;
