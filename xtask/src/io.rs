@@ -138,3 +138,29 @@ impl NpyHeader {
         Ok(())
     }
 }
+
+/// `clip.tokenize` of the lines of `path`; a line too long for the context is reported
+/// by its line number with the `--truncate` hint.
+pub fn tokenize_lines(
+    lines: &[String],
+    path: &Path,
+    context_length: usize,
+    truncate: bool,
+) -> Result<clip_tokenizer::TokenBatch> {
+    clip_tokenizer::Tokenizer::new()
+        .tokenize(lines, context_length, truncate)
+        .map_err(|err| match err {
+            clip_tokenizer::TokenizerError::TooLong {
+                index,
+                tokens,
+                context_length,
+                ..
+            } => anyhow::anyhow!(
+                "{}: line {} has {tokens} tokens, more than the context length {context_length}; \
+                 pass --truncate to cut it",
+                path.display(),
+                index + 1
+            ),
+            other => other.into(),
+        })
+}

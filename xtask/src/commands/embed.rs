@@ -6,14 +6,13 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::{Tensor, TensorData};
 use clip_model::Clip;
 use clip_text::TokenIds;
-use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use ndarray::{Array2, Array4};
 
 use crate::backend::Backend;
 use crate::commands::preprocess::skipped_list;
 use crate::images::{preprocess_chunks, report_skipped};
-use crate::io::{NpzWriter, progress, read_lines};
+use crate::io::{NpzWriter, progress, read_lines, tokenize_lines};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -134,16 +133,13 @@ pub fn run(args: Args) -> Result<()> {
 
     let text_features = match texts {
         Some(lines) => {
-            let batch = Tokenizer::new()
-                .tokenize(&lines, model.config.context_length, args.truncate)
-                .map_err(|e| match e {
-                    clip_tokenizer::TokenizerError::TooLong { index, tokens, context_length, .. } => anyhow::anyhow!(
-                        "{}: line {} has {tokens} tokens, more than the context length {context_length}; pass --truncate to cut it",
-                        args.texts.as_ref().unwrap().display(),
-                        index + 1
-                    ),
-                    other => other.into(),
-                })?;
+            let texts_path = args.texts.as_ref().expect("texts were read from a path");
+            let batch = tokenize_lines(
+                &lines,
+                texts_path,
+                model.config.context_length,
+                args.truncate,
+            )?;
             let ids = TokenIds::from(&batch);
             let n = ids.rows();
             let bar = progress(n as u64, "texts");

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clip_tokenizer::{CONTEXT_LENGTH, Tokenizer, TokenizerError};
+use clip_tokenizer::CONTEXT_LENGTH;
 use ndarray::Array2;
 
-use crate::io::{read_lines, write_atomic};
+use crate::io::{read_lines, tokenize_lines, write_atomic};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,22 +26,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let lines = read_lines(&args.input)?;
-    let batch = Tokenizer::new()
-        .tokenize(&lines, args.context_length, args.truncate)
-        .map_err(|err| match err {
-            TokenizerError::TooLong {
-                index,
-                tokens,
-                context_length,
-                ..
-            } => anyhow::anyhow!(
-                "{}: line {} has {tokens} tokens, more than the context length {context_length}; \
-                 pass --truncate to cut it",
-                args.input.display(),
-                index + 1
-            ),
-            other => other.into(),
-        })?;
+    let batch = tokenize_lines(&lines, &args.input, args.context_length, args.truncate)?;
     let ids = Array2::from_shape_vec(
         (batch.len(), batch.context_length),
         batch.ids.iter().map(|&id| i64::from(id)).collect(),
