@@ -1,5 +1,8 @@
 //! `cargo xtask bench`: the one-line JSON contract, and bad arguments.
 
+mod common;
+use common::assert_one_line_error;
+
 use std::process::Command;
 
 fn bench(args: &[&str]) -> std::process::Output {
@@ -41,13 +44,6 @@ fn bad_arguments_fail_with_one_line() {
         (vec!["--arch", "RN50", "--backend", "cuda"], "cuda"),
     ] {
         let run = bench(&args);
-        assert!(!run.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert!(
-            err.starts_with("error: ")
-                && err.trim_end().lines().count() == 1
-                && err.contains(needle),
-            "{args:?}: {err}"
-        );
+        assert_one_line_error(&run, needle, &format!("{args:?}"));
     }
 }

@@ -1,6 +1,9 @@
 //! `cargo xtask eval --dataset imagefolder` against OpenAI's notebook on the tiny
 //! full-vocabulary model (fixture from `tests/reference/zeroshot_fixtures.py`).
 
+mod common;
+use common::assert_one_line_error;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -121,14 +124,7 @@ fn bad_datasets_fail_with_one_line() {
         let mut args = args;
         args.extend(["--output", out.to_str().unwrap()]);
         let run = eval(&args);
-        assert!(!run.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert!(
-            err.starts_with("error: ")
-                && err.trim_end().lines().count() == 1
-                && err.contains(needle),
-            "{args:?}: {err}"
-        );
+        assert_one_line_error(&run, needle, &format!("{args:?}"));
         assert!(!out.exists());
     }
 }

@@ -1,6 +1,9 @@
 //! `cargo xtask predict` against OpenAI's README example on the tiny full-vocabulary model
 //! (fixture from `tests/reference/zeroshot_fixtures.py`), and its handling of bad input.
 
+mod common;
+use common::assert_one_line_error;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -96,13 +99,6 @@ fn bad_input_fails_with_one_line() {
         ),
     ] {
         let run = predict(&args);
-        assert!(!run.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert!(
-            err.starts_with("error: ")
-                && err.trim_end().lines().count() == 1
-                && err.contains(needle),
-            "{args:?}: {err}"
-        );
+        assert_one_line_error(&run, needle, &format!("{args:?}"));
     }
 }

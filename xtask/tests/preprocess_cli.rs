@@ -1,33 +1,12 @@
 //! `cargo xtask preprocess` and `embed --images` on the committed test images
 //! (`tests/reference/preprocess_fixtures.py`), good and bad.
 
+mod common;
+use common::{fixtures, npz_f32, stderr, xtask};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use ndarray::{Array2, Array4, ArrayD};
-use ndarray_npy::ReadNpyExt;
-
-fn fixtures(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(relative)
-}
-
-fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("xtask runs")
-}
-
-fn stderr(run: &std::process::Output) -> String {
-    String::from_utf8_lossy(&run.stderr).into_owned()
-}
-
-fn npz_f32(path: &Path, name: &str) -> ArrayD<f32> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    ArrayD::<f32>::read_npy(zip.by_name(&format!("{name}.npy")).unwrap()).unwrap()
-}
+use ndarray::{Array2, Array4};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -1,35 +1,16 @@
 //! `cargo xtask convert-weights` and `cargo xtask embed` on the tiny reference checkpoints
 //! (`tests/reference/model_fixtures.py`), and their handling of bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use ndarray::{Array2, Array4};
+mod common;
+use common::{fixtures, npz_f32, stderr, xtask};
 
 fn models(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/models")
-        .join(name)
+    fixtures("models").join(name)
 }
 
-fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("xtask runs")
-}
+use std::path::PathBuf;
 
-fn stderr(run: &std::process::Output) -> String {
-    String::from_utf8_lossy(&run.stderr).into_owned()
-}
-
-/// One array of an .npz written by numpy.
-fn npz_array(path: &Path, name: &str) -> ndarray::ArrayD<f32> {
-    use ndarray_npy::ReadNpyExt;
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    let member = zip.by_name(&format!("{name}.npy")).unwrap();
-    ndarray::ArrayD::<f32>::read_npy(member).unwrap()
-}
+use ndarray::{Array2, Array4};
 
 fn assert_close(ours: &ndarray::ArrayD<f32>, reference: &ndarray::ArrayD<f32>, what: &str) {
     assert_eq!(ours.shape(), reference.shape(), "{what}");
@@ -90,7 +71,7 @@ fn embed_matches_the_reference_features() {
     let model = models("tiny-vocab");
     let reference = model.join("reference.npz");
     // The reference pixels as the .npy `--pixels` takes.
-    let pixels = npz_array(&reference, "pixels");
+    let pixels = npz_f32(&reference, "pixels");
     let pixels: Array4<f32> = pixels.into_dimensionality().unwrap();
     let pixels_path = dir.path().join("pixels.npy");
     ndarray_npy::write_npy(&pixels_path, &pixels).unwrap();
@@ -110,14 +91,14 @@ fn embed_matches_the_reference_features() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert_close(
-        &npz_array(&out, "image_features"),
-        &npz_array(&reference, "image_features"),
+        &npz_f32(&out, "image_features"),
+        &npz_f32(&reference, "image_features"),
         "image_features",
     );
-    let text: Array2<f32> = npz_array(&out, "text_features")
+    let text: Array2<f32> = npz_f32(&out, "text_features")
         .into_dimensionality()
         .unwrap();
-    let expected = npz_array(&reference, "text_features");
+    let expected = npz_f32(&reference, "text_features");
     let lines = std::fs::read_to_string(model.join("lines.txt"))
         .unwrap()
         .lines()
