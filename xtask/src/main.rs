@@ -7,6 +7,7 @@ mod backend;
 mod commands;
 mod images;
 mod io;
+mod training;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Convert any supported CLIP checkpoint to safetensors that loads directly.
     ConvertWeights(commands::convert_weights::Args),
+    /// Generate synthetic data, train a tiny CLIP on the CPU, classify unseen combinations.
+    Demo(commands::demo::Args),
     /// Zero-shot top-1/top-5 accuracy on a labelled image set, with a JSON report.
     Eval(commands::eval::Args),
     /// Image and text features (unnormalised) into an .npz.
@@ -37,6 +40,8 @@ enum Command {
     Predict(commands::predict::Args),
     /// OpenAI's image preprocessing into an f32 .npy [N, 3, R, R] (the input of `embed --pixels`).
     Preprocess(commands::preprocess::Args),
+    /// Contrastive pretraining or finetuning on Flickr8k-style or CSV image–caption data.
+    Train(commands::train::Args),
     /// Tokenize one text per line into an int64 .npy [lines, context_length].
     Tokenize(commands::tokenize::Args),
 }
@@ -46,11 +51,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => commands::bench::run(args),
         Command::ConvertWeights(args) => commands::convert_weights::run(args),
+        Command::Demo(args) => commands::demo::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Preprocess(args) => commands::preprocess::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
+        Command::Train(args) => commands::train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,8 +15,10 @@
 pub mod checkpoint;
 mod clip;
 mod config;
+pub mod data;
 mod error;
 pub mod hub;
+pub mod train;
 
 pub use checkpoint::{Checkpoint, Format, SaveDtype};
 pub use clip::{Clip, l2_normalize};

@@ -13,12 +13,25 @@ pub enum ZeroShotError {
     /// A prompt does not fit the model's context.
     #[error(transparent)]
     Tokenizer(#[from] clip_tokenizer::TokenizerError),
-    /// A prompt file could not be read.
-    #[error("{path}: {source}")]
+    /// A labelled table with a bad line.
+    #[error("{path}:{line}: {message}")]
+    Table {
+        /// The table.
+        path: std::path::PathBuf,
+        /// 1-based line (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The linear probe could not be fitted or applied.
+    #[error("linear probe: {0}")]
+    Probe(String),
+    /// A prompt file or a table could not be read.
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: std::path::PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not a chained source).
+        error: std::io::Error,
     },
 }

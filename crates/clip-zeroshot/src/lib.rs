@@ -7,12 +7,22 @@
 //! - [`classify`]: one image against candidate labels with one template, probabilities
 //!   sorted best first (the README example).
 
+mod cache;
+mod cifar;
 mod classifier;
 mod classify;
 mod error;
+mod probe;
 mod prompts;
+mod retrieval;
+mod table;
 
+pub use cache::{cached_classifier, classifier_key};
+pub use cifar::{Cifar, CifarError, CifarSet, read_cifar};
 pub use classifier::zeroshot_classifier;
 pub use classify::{classify, predict_once};
 pub use error::ZeroShotError;
+pub use probe::{Features, LinearProbe, default_cs, sweep_c};
 pub use prompts::Prompts;
+pub use retrieval::{Recall, retrieval_recall};
+pub use table::read_labelled_table;

@@ -78,9 +78,9 @@ impl Prompts {
         let read = |path: &Path| {
             std::fs::read_to_string(path)
                 .map(|t| lines(&t))
-                .map_err(|source| ZeroShotError::Io {
+                .map_err(|error| ZeroShotError::Io {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 })
         };
         Self::new(read(classes)?, read(templates)?)

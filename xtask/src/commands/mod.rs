@@ -2,8 +2,10 @@
 
 pub mod bench;
 pub mod convert_weights;
+pub mod demo;
 pub mod embed;
 pub mod eval;
 pub mod predict;
 pub mod preprocess;
 pub mod tokenize;
+pub mod train;

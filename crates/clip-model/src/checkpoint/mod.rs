@@ -11,7 +11,7 @@
 mod apply;
 mod hf;
 mod names;
-mod pickle;
+pub mod pickle;
 mod save;
 mod tensors;
 pub mod torchscript;

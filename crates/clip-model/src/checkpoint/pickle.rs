@@ -1,4 +1,4 @@
-//! A restricted unpickler: it rebuilds the object graph of a PyTorch pickle as plain data
+//! A restricted unpickler: it rebuilds the object graph of a pickle as plain data
 //! and never imports, calls or trusts anything. Classes stay names; the only callables it
 //! interprets are the tensor rebuilders (`torch._utils._rebuild_tensor_v2`,
 //! `_rebuild_parameter`) and `collections.OrderedDict`, and those only as data.
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 /// detected) although only tensors and their containers are used.
 #[derive(Debug, Clone)]
 #[allow(dead_code)]
-pub(super) enum Value {
+pub enum Value {
     None,
     Bool(bool),
     Int(i64),
@@ -21,9 +21,10 @@ pub(super) enum Value {
     Dict(Vec<(Value, Value)>),
     /// A class or function named by `module.name`, never resolved.
     Global(String),
-    /// An instance of a named class with its `BUILD` state.
+    /// An instance of a named class: the arguments it was made with and its `BUILD` state.
     Object {
         class: String,
+        args: Vec<Value>,
         state: Option<Box<Value>>,
     },
     /// A persistent storage reference (`torch.HalfStorage`, key `"0"`, …).
@@ -38,7 +39,7 @@ pub(super) enum Value {
 
 /// Where a tensor's elements are: a view of a storage.
 #[derive(Debug, Clone)]
-pub(super) struct TensorRef {
+pub struct TensorRef {
     /// Storage class, e.g. `torch.HalfStorage`.
     pub storage_class: String,
     /// Storage key: the archive member `data/<key>`.
@@ -50,7 +51,7 @@ pub(super) struct TensorRef {
 }
 
 /// Parses a pickle; `Err` describes the first problem (truncation, unknown opcode …).
-pub(super) fn parse(data: &[u8]) -> Result<Value, String> {
+pub fn parse(data: &[u8]) -> Result<Value, String> {
     let mut p = Parser {
         data,
         pos: 0,
@@ -241,12 +242,19 @@ impl Parser<'_> {
                     self.stack.push(v);
                 }
                 0x81 => {
-                    let _args = self.pop()?;
+                    let args = match self.pop()? {
+                        Value::Tuple(items) => items,
+                        _ => Vec::new(),
+                    };
                     let class = match self.pop()? {
                         Value::Global(name) => name,
                         other => return Err(format!("NEWOBJ of a non-class {other:?}")),
                     };
-                    self.stack.push(Value::Object { class, state: None });
+                    self.stack.push(Value::Object {
+                        class,
+                        args,
+                        state: None,
+                    });
                 }
                 b'b' => {
                     let state = self.pop()?;
@@ -379,8 +387,24 @@ fn reduce(callable: Value, args: Value) -> Result<Value, String> {
             .next()
             .ok_or_else(|| format!("malformed {name} arguments")),
         "collections.OrderedDict" => Ok(Value::Dict(Vec::new())),
+        // How Python 3 writes `bytes` under protocol 2: `_codecs.encode(text, "latin1")`.
+        "_codecs.encode" => match args.as_slice() {
+            [Value::Str(text), Value::Str(codec)] if codec == "latin1" || codec == "latin-1" => {
+                text.chars()
+                    .map(|c| u8::try_from(u32::from(c)).ok())
+                    .collect::<Option<Vec<u8>>>()
+                    .map(Value::Bytes)
+                    .ok_or_else(|| "a latin1 string outside latin1".to_string())
+            }
+            _ => Ok(Value::Object {
+                class: name,
+                args,
+                state: None,
+            }),
+        },
         _ => Ok(Value::Object {
             class: name,
+            args,
             state: None,
         }),
     }

@@ -1,0 +1,66 @@
+use std::path::PathBuf;
+
+/// Why a dataset cannot be read. Every variant names the file (and line) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file that cannot be opened or read.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause (shown in the message, so not a chained source).
+        error: std::io::Error,
+    },
+    /// A line that does not follow the format.
+    #[error("{path}:{line}: {message}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A dataset with nothing in it.
+    #[error("{0}: no image–caption pairs")]
+    Empty(PathBuf),
+    /// An image that does not decode.
+    #[error("{path}: {message}")]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// The decoder's complaint.
+        message: String,
+    },
+}
+
+impl DataError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            error: source,
+        }
+    }
+
+    pub(crate) fn line(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        DataError::Line {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// The lines of a UTF-8 text file, with an error naming the first line that is not UTF-8.
+pub(crate) fn read_lines(path: &std::path::Path) -> Result<Vec<String>, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            String::from_utf8(line.to_vec())
+                .map_err(|e| DataError::line(path, i + 1, format!("not UTF-8 ({e})")))
+        })
+        .collect()
+}

@@ -1,0 +1,44 @@
+//! Contrastive pretraining and finetuning: the paper's loss, OpenAI's initialisation,
+//! AdamW with warmup + cosine, gradient accumulation over the full batch, checkpoints.
+//!
+//! The driver (data, epochs, validation) lives in `cargo xtask train`; this module is the
+//! part every driver shares.
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use clip_model::ClipConfig;
+//! use clip_model::train::{OptimOptions, Trainer, pretraining_init};
+//! # fn batch() -> (burn::tensor::Tensor<4>, clip_text::TokenIds) { unimplemented!() }
+//!
+//! let device = Device::flex().autodiff();
+//! let config = ClipConfig::preset("ViT-B/32").unwrap();
+//! let model = pretraining_init(config.init(&device), 42);
+//! let options = OptimOptions { lr: 5e-4, warmup_steps: 100, total_steps: 1000, ..Default::default() };
+//! let mut trainer = Trainer::new(model, options);
+//! let (pixels, tokens) = batch();
+//! let stats = trainer.step(pixels, &tokens, 1);
+//! println!("loss {:.3}", stats.loss);
+//! ```
+
+mod init;
+mod loss;
+mod optimizer;
+mod state;
+mod trainer;
+
+pub use init::pretraining_init;
+pub use loss::{ContrastiveOutput, contrastive_loss, in_batch_accuracy};
+pub use optimizer::{OptimOptions, clip_grad_norm, no_decay_params};
+pub use state::{CheckpointError, RunState};
+pub use trainer::{MAX_LOGIT_SCALE, StepStats, Trainer};
+
+/// The checkpoint-style path of a parameter from the module names a visitor entered
+/// (`visual.Vit.proj` → `visual.proj`): enum variants (CamelCase) are not part of it.
+pub fn module_path(segments: &[String]) -> String {
+    segments
+        .iter()
+        .filter(|s| !s.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(".")
+}

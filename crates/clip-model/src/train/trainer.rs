@@ -1,0 +1,147 @@
+//! One optimiser step of contrastive training, with gradient accumulation that keeps the
+//! whole batch in the loss.
+
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
+use clip_text::TokenIds;
+
+use super::loss::{contrastive_loss, in_batch_accuracy};
+use super::optimizer::{OptimOptions, clip_grad_norm};
+use crate::Clip;
+
+/// `ln(100)`: the logit scale is clamped here after every step (OpenAI, open_clip).
+pub const MAX_LOGIT_SCALE: f32 = 4.605_170_3;
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Contrastive loss of the batch before the update.
+    pub loss: f64,
+    /// In-batch retrieval accuracy, image → text and text → image averaged.
+    pub accuracy: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Logit scale `t` after the update (the temperature is `exp(t)`).
+    pub logit_scale: f64,
+}
+
+/// A model being trained, its optimiser and the number of steps taken.
+pub struct Trainer {
+    /// The model, on an autodiff device.
+    pub model: Clip,
+    /// AdamW state for every parameter.
+    pub optim: ModuleOptimizer,
+    /// Optimiser and schedule settings.
+    pub options: OptimOptions,
+    /// Optimiser steps taken so far.
+    pub step: usize,
+}
+
+impl Trainer {
+    /// Starts training `model` (moved to autodiff if it is not there yet) from step 0.
+    pub fn new(model: Clip, options: OptimOptions) -> Self {
+        let model = model.train();
+        let optim = options.build(&model);
+        Trainer {
+            model,
+            optim,
+            options,
+            step: 0,
+        }
+    }
+
+    /// One optimiser step on a batch of `pixels [N, 3, R, R]` and their captions.
+    ///
+    /// With `micro_batches > 1` the batch is encoded in that many pieces so only one
+    /// piece's activations are alive at a time, yet the loss still contrasts all `N` pairs:
+    /// every piece's features are first computed without a graph, then each piece is
+    /// recomputed with one and its gradient taken through the full-batch loss in which the
+    /// other pieces' features are constants. The sum of those gradients is the full-batch
+    /// gradient (the logit scale takes its gradient from the first piece only).
+    pub fn step(
+        &mut self,
+        pixels: Tensor<4>,
+        tokens: &TokenIds,
+        micro_batches: usize,
+    ) -> StepStats {
+        let rows = tokens.rows();
+        let pieces = micro_batches.clamp(1, rows.max(1));
+        let bounds: Vec<(usize, usize)> = (0..pieces)
+            .map(|j| (j * rows / pieces, (j + 1) * rows / pieces))
+            .collect();
+        let model = &self.model;
+        let image_of =
+            |(a, b): (usize, usize)| model.encode_image(pixels.clone().narrow(0, a, b - a));
+        let text_of = |(a, b): (usize, usize)| model.encode_text(&tokens.slice_rows(a, b));
+
+        let (loss, accuracy, mut grads) = if pieces == 1 {
+            let out = contrastive_loss(
+                model.encode_image(pixels.clone()),
+                model.encode_text(tokens),
+                model.logit_scale.val(),
+            );
+            let grads = GradientsParams::from_grads(out.loss.backward(), model);
+            (scalar(out.loss), accuracy_of(&out.logits_per_image), grads)
+        } else {
+            let images: Vec<Tensor<2>> = bounds.iter().map(|&r| image_of(r).detach()).collect();
+            let texts: Vec<Tensor<2>> = bounds.iter().map(|&r| text_of(r).detach()).collect();
+            let mut accumulator = GradientsAccumulator::<Clip>::new();
+            let mut first = None;
+            for (j, &range) in bounds.iter().enumerate() {
+                let (mut image, mut text) = (images.clone(), texts.clone());
+                image[j] = image_of(range);
+                text[j] = text_of(range);
+                let scale = model.logit_scale.val();
+                let scale = if j == 0 { scale } else { scale.detach() };
+                let out = contrastive_loss(Tensor::cat(image, 0), Tensor::cat(text, 0), scale);
+                let grads = GradientsParams::from_grads(out.loss.backward(), model);
+                accumulator.accumulate(model, grads);
+                if j == 0 {
+                    first = Some((scalar(out.loss), accuracy_of(&out.logits_per_image)));
+                }
+            }
+            let (loss, accuracy) = first.expect("at least one piece");
+            (loss, accuracy, accumulator.grads())
+        };
+
+        let grad_norm = clip_grad_norm(model, &mut grads, self.options.max_grad_norm);
+        let lr = self.options.lr_at(self.step);
+        let model = self.optim.step(lr, self.model.clone(), grads);
+        self.model = clamp_logit_scale(model);
+        self.step += 1;
+        StepStats {
+            loss,
+            accuracy,
+            lr,
+            grad_norm,
+            logit_scale: scalar(self.model.logit_scale.val()),
+        }
+    }
+}
+
+/// Keeps `t` in `[0, ln 100]`, as the reference training loops do after each step.
+fn clamp_logit_scale(mut model: Clip) -> Clip {
+    model.logit_scale = model.logit_scale.map(|t| {
+        let (tracked, autodiff) = (t.is_require_grad(), t.is_autodiff());
+        // A fresh leaf: clamp outside the graph, then track it again.
+        let clamped = t.inner().clamp(0.0, MAX_LOGIT_SCALE);
+        match (autodiff, tracked) {
+            (true, true) => clamped.autodiff().require_grad(),
+            (true, false) => clamped.autodiff(),
+            _ => clamped,
+        }
+    });
+    model
+}
+
+fn accuracy_of(logits: &Tensor<2>) -> f64 {
+    let (i2t, t2i) = in_batch_accuracy(logits);
+    (i2t + t2i) / 2.0
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.into_scalar::<f32>() as f64
+}

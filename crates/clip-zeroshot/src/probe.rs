@@ -1,0 +1,172 @@
+//! The CLIP paper's linear probe: L2-regularised multinomial logistic regression on frozen
+//! image features (scikit-learn's `LogisticRegression(C, max_iter=1000)` with lbfgs), solved
+//! by linfa-logistic's L-BFGS on the same objective
+//! `Σ cross-entropy + ‖W‖² / (2C)` (the intercept is not penalised).
+
+use linfa::prelude::*;
+use linfa_logistic::MultiLogisticRegression;
+use ndarray16::{Array1, Array2};
+
+use crate::ZeroShotError;
+
+/// A fitted probe.
+#[derive(Debug, Clone)]
+pub struct LinearProbe {
+    /// `[features, classes]`.
+    weights: Array2<f64>,
+    /// `[classes]`.
+    bias: Array1<f64>,
+    /// The label of each column (the labels seen in training, sorted).
+    classes: Vec<usize>,
+}
+
+/// Features `[n, dim]` (row-major) and their labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Features<'a> {
+    /// `n · dim` values.
+    pub values: &'a [f32],
+    /// Feature width.
+    pub dim: usize,
+    /// `n` labels.
+    pub labels: &'a [usize],
+}
+
+impl Features<'_> {
+    fn matrix(&self) -> Result<Array2<f64>, ZeroShotError> {
+        let n = self.labels.len();
+        if self.dim == 0 || self.values.len() != n * self.dim {
+            return Err(ZeroShotError::Probe(format!(
+                "{} feature values for {n} labels of width {}",
+                self.values.len(),
+                self.dim
+            )));
+        }
+        let data = self.values.iter().map(|&v| f64::from(v)).collect();
+        Array2::from_shape_vec((n, self.dim), data).map_err(|e| ZeroShotError::Probe(e.to_string()))
+    }
+}
+
+impl LinearProbe {
+    /// Fits on `train` with inverse regularisation strength `c` (the paper's default 0.316).
+    pub fn fit(train: Features<'_>, c: f64, max_iterations: u64) -> Result<Self, ZeroShotError> {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(ZeroShotError::Probe(format!("C must be positive, not {c}")));
+        }
+        let x = train.matrix()?;
+        let mut classes: Vec<usize> = train.labels.to_vec();
+        classes.sort_unstable();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Err(ZeroShotError::Probe(
+                "the training features hold fewer than two classes".into(),
+            ));
+        }
+        let dataset = Dataset::new(x, Array1::from(train.labels.to_vec()));
+        let fitted = MultiLogisticRegression::default()
+            .alpha(1.0 / c)
+            .max_iterations(max_iterations)
+            .gradient_tolerance(1e-6)
+            .fit(&dataset)
+            .map_err(|e| ZeroShotError::Probe(e.to_string()))?;
+        Ok(LinearProbe {
+            weights: fitted.params().clone(),
+            bias: fitted.intercept().clone(),
+            classes: fitted.classes().to_vec(),
+        })
+    }
+
+    /// Class probabilities `[n, classes]` (columns in [`LinearProbe::classes`] order).
+    pub fn probabilities(&self, values: &[f32], dim: usize) -> Result<Array2<f64>, ZeroShotError> {
+        let n = values.len() / dim.max(1);
+        let x = Features {
+            values,
+            dim,
+            labels: &vec![0; n],
+        }
+        .matrix()?;
+        if dim != self.weights.nrows() {
+            return Err(ZeroShotError::Probe(format!(
+                "features of width {dim} for a probe of width {}",
+                self.weights.nrows()
+            )));
+        }
+        let mut logits = x.dot(&self.weights) + &self.bias;
+        for mut row in logits.rows_mut() {
+            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            row.mapv_inplace(|v| (v - max).exp());
+            let sum = row.sum();
+            row.mapv_inplace(|v| v / sum);
+        }
+        Ok(logits)
+    }
+
+    /// The most probable label of each row.
+    pub fn predict(&self, values: &[f32], dim: usize) -> Result<Vec<usize>, ZeroShotError> {
+        let probs = self.probabilities(values, dim)?;
+        Ok(probs
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let best = (0..row.len())
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0);
+                self.classes[best]
+            })
+            .collect())
+    }
+
+    /// Fraction of `test` predicted correctly.
+    pub fn accuracy(&self, test: Features<'_>) -> Result<f64, ZeroShotError> {
+        let predicted = self.predict(test.values, test.dim)?;
+        let hits = predicted
+            .iter()
+            .zip(test.labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        Ok(hits as f64 / test.labels.len().max(1) as f64)
+    }
+
+    /// The label of each probability column.
+    pub fn classes(&self) -> &[usize] {
+        &self.classes
+    }
+
+    /// Weights `[features, classes]`.
+    pub fn weights(&self) -> &Array2<f64> {
+        &self.weights
+    }
+
+    /// Intercepts `[classes]`.
+    pub fn bias(&self) -> &Array1<f64> {
+        &self.bias
+    }
+}
+
+/// The paper's validation sweep: fits each `C` on `train`, scores it on `val`, returns the
+/// best `C` (the smallest among ties: the most regularised) and every `(C, accuracy)`.
+pub fn sweep_c(
+    train: Features<'_>,
+    val: Features<'_>,
+    cs: &[f64],
+    max_iterations: u64,
+) -> Result<(f64, Vec<(f64, f64)>), ZeroShotError> {
+    let mut scores = Vec::new();
+    for &c in cs {
+        let probe = LinearProbe::fit(train, c, max_iterations)?;
+        scores.push((c, probe.accuracy(val)?));
+    }
+    let best = scores
+        .iter()
+        .fold(None::<(f64, f64)>, |best, &(c, a)| match best {
+            Some((_, ba)) if ba >= a => best,
+            _ => Some((c, a)),
+        })
+        .ok_or_else(|| ZeroShotError::Probe("no C to sweep".into()))?;
+    Ok((best.0, scores))
+}
+
+/// `C` values of the sweep: the paper's range 10⁻⁶ … 10⁶, in half decades (25 values,
+/// 0.316 among them; the paper used 96 steps).
+pub fn default_cs() -> Vec<f64> {
+    (-12..=12).map(|i| 10f64.powf(i as f64 / 2.0)).collect()
+}
