@@ -178,6 +178,10 @@ fn check_gradients(name: &str) {
 }
 
 fn check_steps(name: &str, micro_batches: usize) {
+    check_steps_on(name, micro_batches, &[]);
+}
+
+fn check_steps_on(name: &str, micro_batches: usize, devices: &[Device]) {
     let dir = fixture(&format!("train/{name}"));
     let reference = read_npz(&dir.join("reference.npz"));
     let device = Device::flex().autodiff();
@@ -189,7 +193,7 @@ fn check_steps(name: &str, micro_batches: usize) {
     let mut worst: f64 = 0.0;
     for step in 0..steps {
         let (pixels, tokens) = batch(&reference, step % batches, &device);
-        let stats = trainer.step(pixels, &tokens, micro_batches);
+        let stats = trainer.step_on(pixels, &tokens, micro_batches, devices);
         let expected = want[[step]];
         let rel = (stats.loss - expected).abs() / expected.abs();
         worst = worst.max(rel);
@@ -237,4 +241,12 @@ fn resnet_adamw_steps_match_pytorch() {
 fn accumulated_micro_batches_match_the_full_batch() {
     // ViT only: BatchNorm statistics differ per micro-batch by design.
     check_steps("tiny-vit", 4);
+}
+
+#[test]
+fn pieces_on_two_devices_match_pytorch() {
+    // Two workers (threads) on the one CPU device: the gathering of features and gradients
+    // across devices is exercised; the result must stay the full batch's.
+    let device = Device::flex().autodiff();
+    check_steps_on("tiny-vit", 2, &[device.clone(), device]);
 }

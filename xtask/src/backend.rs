@@ -17,6 +17,13 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// `n` devices for data parallelism: the CPU backends have one device, so they get `n`
+    /// handles to it (one worker thread each); the GPU backends would get devices `0..n`.
+    pub fn devices(self, n: usize) -> Result<Vec<Device>> {
+        let device = self.device()?;
+        Ok(vec![device; n])
+    }
+
     /// The device, or an error naming why the backend cannot run here.
     pub fn device(self) -> Result<Device> {
         match self {

@@ -20,7 +20,7 @@ mod table;
 pub use cache::{cached_classifier, classifier_key};
 pub use cifar::{Cifar, CifarError, CifarSet, read_cifar};
 pub use classifier::zeroshot_classifier;
-pub use classify::{classify, predict_once};
+pub use classify::{TopK, classify, predict, predict_once};
 pub use error::ZeroShotError;
 pub use probe::{Features, LinearProbe, default_cs, sweep_c};
 pub use prompts::Prompts;

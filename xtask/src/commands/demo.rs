@@ -95,6 +95,7 @@ pub fn run(args: Args) -> Result<()> {
         },
         seed: args.seed,
         device: args.backend.device()?,
+        devices: Vec::new(),
         resume: false,
         checkpoint_every: 10_000,
         stop_after: None,

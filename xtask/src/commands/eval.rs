@@ -9,8 +9,8 @@ use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use clip_vision::preprocess::{Mode, PilImage};
 use clip_zeroshot::{
-    Cifar, CifarSet, Features, LinearProbe, Prompts, cached_classifier, classifier_key, default_cs,
-    predict_once, read_cifar, read_labelled_table, sweep_c,
+    Cifar, CifarSet, Features, LinearProbe, Prompts, TopK, cached_classifier, classifier_key,
+    default_cs, predict_once, read_cifar, read_labelled_table, sweep_c,
 };
 use rayon::prelude::*;
 
@@ -454,31 +454,19 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let preprocessor = Preprocessor::new(model.image_resolution());
-    let classes = prompts.classes.len();
-    let k = 5.min(classes);
-    let (mut top1, mut top5, mut seen) = (0usize, 0usize, 0usize);
+    let mut counts = TopK::default();
     let mut score = |rows: &[Vec<f32>]| -> Result<()> {
         for batch in rows.chunks(args.batch_size) {
             let pixels = preprocessor.to_tensor(batch, &device);
-            let logits: Vec<f32> = predict_once(&model, pixels, weights.clone(), 100.0)
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec()
-                .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
-            for row in logits.chunks(classes) {
-                let label = labels[seen];
-                let mut order: Vec<usize> = (0..row.len()).collect();
-                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-                top1 += usize::from(order[0] == label);
-                top5 += usize::from(order[..k].contains(&label));
-                seen += 1;
-            }
+            let logits = predict_once(&model, pixels, weights.clone(), 100.0);
+            let first = counts.seen;
+            counts.add(logits, &labels[first..first + batch.len()]);
         }
         Ok(())
     };
     each_image_batch(&data, preprocessor, &mut score)?;
-
-    let (top1, top5) = (top1 as f64 / seen as f64, top5 as f64 / seen as f64);
+    let seen = counts.seen;
+    let (top1, top5) = counts.rates();
     println!("Top-1 accuracy: {:.2}", 100.0 * top1);
     println!("Top-5 accuracy: {:.2}", 100.0 * top5);
     let report = serde_json::json!({

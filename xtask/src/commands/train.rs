@@ -65,6 +65,11 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Data parallelism: spread each batch over this many devices of --backend (GPUs by
+    /// index; on the CPU backends, worker threads on the one device), features and gradients
+    /// gathered so the loss still contrasts the whole batch.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
     /// Continue the run in --output from its last checkpoint.
     #[arg(long)]
     resume: bool,
@@ -85,6 +90,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.grad_accum == 0 || args.grad_accum > args.batch_size {
         bail!("--grad-accum must be between 1 and --batch-size");
+    }
+    if args.devices == 0 || args.devices > args.batch_size {
+        bail!("--devices must be between 1 and --batch-size");
     }
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr must be a positive number");
@@ -115,6 +123,7 @@ pub fn run(args: Args) -> Result<()> {
         options,
         seed: args.seed,
         device: args.backend.device()?,
+        devices: args.backend.devices(args.devices)?,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
         stop_after: args.stop_after,

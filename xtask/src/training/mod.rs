@@ -39,6 +39,8 @@ pub struct RunSpec {
     pub options: OptimOptions,
     pub seed: u64,
     pub device: Device,
+    /// Devices a batch's pieces are spread over (empty or one: just `device`).
+    pub devices: Vec<Device>,
     pub resume: bool,
     /// Save a checkpoint every this many steps (and at each epoch's end).
     pub checkpoint_every: usize,
@@ -149,6 +151,7 @@ pub fn run(spec: RunSpec) -> Result<RunOutcome> {
         )
     });
 
+    let workers: Vec<Device> = spec.devices.iter().map(|d| d.clone().autodiff()).collect();
     let interrupted = interrupt_flag();
     let bar = spec
         .progress
@@ -162,7 +165,7 @@ pub fn run(spec: RunSpec) -> Result<RunOutcome> {
         while state.batch_in_epoch < per_epoch {
             let batch = loader.batch(state.epoch, state.batch_in_epoch)?;
             let pixels = batch.pixel_tensor(config.image_resolution, &device);
-            let stats = trainer.step(pixels, &batch.tokens, spec.grad_accum);
+            let stats = trainer.step_on(pixels, &batch.tokens, spec.grad_accum, &workers);
             if !stats.loss.is_finite() {
                 bail!(
                     "the loss became {} at step {}; lower --lr (last checkpoint kept)",

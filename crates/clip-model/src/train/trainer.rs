@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use clip_text::TokenIds;
 
 use super::loss::{contrastive_loss, in_batch_accuracy};
@@ -67,6 +67,28 @@ impl Trainer {
         tokens: &TokenIds,
         micro_batches: usize,
     ) -> StepStats {
+        self.step_on(pixels, tokens, micro_batches, &[])
+    }
+
+    /// [`Trainer::step`] with the batch's pieces spread over `devices` (autodiff devices of one
+    /// backend; piece `j` on device `j mod D`, at least one piece per device), each device
+    /// working in its own thread on a fork of the model. Features are gathered on the model's
+    /// device between the two passes and gradients summed there, so the step is the same as
+    /// on one device: data parallelism that keeps the whole batch in the loss. BatchNorm
+    /// running statistics are updated on the model's own device only. With fewer than two
+    /// devices this is [`Trainer::step`].
+    pub fn step_on(
+        &mut self,
+        pixels: Tensor<4>,
+        tokens: &TokenIds,
+        micro_batches: usize,
+        devices: &[Device],
+    ) -> StepStats {
+        if devices.len() > 1 {
+            let (loss, accuracy, grads) =
+                self.sharded_gradients(pixels, tokens, micro_batches, devices);
+            return self.apply(loss, accuracy, grads);
+        }
         let rows = tokens.rows();
         let pieces = micro_batches.clamp(1, rows.max(1));
         let bounds: Vec<(usize, usize)> = (0..pieces)
@@ -77,7 +99,7 @@ impl Trainer {
             |(a, b): (usize, usize)| model.encode_image(pixels.clone().narrow(0, a, b - a));
         let text_of = |(a, b): (usize, usize)| model.encode_text(&tokens.slice_rows(a, b));
 
-        let (loss, accuracy, mut grads) = if pieces == 1 {
+        let (loss, accuracy, grads) = if pieces == 1 {
             let out = contrastive_loss(
                 model.encode_image(pixels.clone()),
                 model.encode_text(tokens),
@@ -107,7 +129,12 @@ impl Trainer {
             (loss, accuracy, accumulator.grads())
         };
 
-        let grad_norm = clip_grad_norm(model, &mut grads, self.options.max_grad_norm);
+        self.apply(loss, accuracy, grads)
+    }
+
+    /// Clips `grads`, takes the optimiser step and clamps the logit scale.
+    fn apply(&mut self, loss: f64, accuracy: f64, mut grads: GradientsParams) -> StepStats {
+        let grad_norm = clip_grad_norm(&self.model, &mut grads, self.options.max_grad_norm);
         let lr = self.options.lr_at(self.step);
         let model = self.optim.step(lr, self.model.clone(), grads);
         self.model = clamp_logit_scale(model);
@@ -119,6 +146,118 @@ impl Trainer {
             grad_norm,
             logit_scale: scalar(self.model.logit_scale.val()),
         }
+    }
+}
+
+impl Trainer {
+    /// The full-batch loss, in-batch accuracy and gradient (on the model's device) with the
+    /// pieces of the batch computed on `devices`, one thread per device.
+    fn sharded_gradients(
+        &self,
+        pixels: Tensor<4>,
+        tokens: &TokenIds,
+        micro_batches: usize,
+        devices: &[Device],
+    ) -> (f64, f64, GradientsParams) {
+        let main = self.model.logit_scale.val().device();
+        let rows = tokens.rows();
+        let pieces = micro_batches.max(devices.len()).clamp(1, rows.max(1));
+        let bounds: Vec<(usize, usize)> = (0..pieces)
+            .map(|j| (j * rows / pieces, (j + 1) * rows / pieces))
+            .collect();
+        let mine = |d: usize| (0..pieces).filter(move |j| j % devices.len() == d);
+        let slice = |j: usize, device: &Device| {
+            let (a, b) = bounds[j];
+            (
+                pixels.clone().narrow(0, a, b - a).to_device(device),
+                tokens.slice_rows(a, b),
+            )
+        };
+
+        // Pass 1: every piece's features, without a graph, gathered on the main device.
+        let mut features: Vec<(usize, Tensor<2>, Tensor<2>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = devices
+                .iter()
+                .enumerate()
+                .map(|(d, device)| {
+                    let model = self.model.clone();
+                    let (main, slice) = (&main, &slice);
+                    s.spawn(move || {
+                        let model = model.fork(device);
+                        mine(d)
+                            .map(|j| {
+                                let (px, tk) = slice(j, device);
+                                let image = model.encode_image(px).detach().to_device(main);
+                                let text = model.encode_text(&tk).detach().to_device(main);
+                                (j, image, text)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a training worker panicked"))
+                .collect()
+        });
+        features.sort_by_key(|f| f.0);
+        let images: Vec<Tensor<2>> = features.iter().map(|f| f.1.clone()).collect();
+        let texts: Vec<Tensor<2>> = features.iter().map(|f| f.2.clone()).collect();
+
+        // Pass 2: each piece with a graph through the full-batch loss.
+        let results: Vec<(usize, GradientsParams, f64, f64)> = std::thread::scope(|s| {
+            let workers: Vec<_> = devices
+                .iter()
+                .enumerate()
+                .map(|(d, device)| {
+                    let model = self.model.clone();
+                    let (main, slice, images, texts) = (&main, &slice, &images, &texts);
+                    s.spawn(move || {
+                        let model = model.fork(device);
+                        mine(d)
+                            .map(|j| {
+                                let (px, tk) = slice(j, device);
+                                let mut image: Vec<Tensor<2>> =
+                                    images.iter().map(|t| t.clone().to_device(device)).collect();
+                                let mut text: Vec<Tensor<2>> =
+                                    texts.iter().map(|t| t.clone().to_device(device)).collect();
+                                image[j] = model.encode_image(px);
+                                text[j] = model.encode_text(&tk);
+                                let scale = model.logit_scale.val();
+                                let scale = if j == 0 { scale } else { scale.detach() };
+                                let out = contrastive_loss(
+                                    Tensor::cat(image, 0),
+                                    Tensor::cat(text, 0),
+                                    scale,
+                                );
+                                let grads =
+                                    GradientsParams::from_grads(out.loss.backward(), &model)
+                                        .to_device(main, &model);
+                                (
+                                    j,
+                                    grads,
+                                    scalar(out.loss),
+                                    accuracy_of(&out.logits_per_image),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a training worker panicked"))
+                .collect()
+        });
+        let mut accumulator = GradientsAccumulator::<Clip>::new();
+        let mut first = (0.0, 0.0);
+        for (j, grads, loss, accuracy) in results {
+            accumulator.accumulate(&self.model, grads);
+            if j == 0 {
+                first = (loss, accuracy);
+            }
+        }
+        (first.0, first.1, accumulator.grads())
     }
 }
 
