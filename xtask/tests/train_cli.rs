@@ -210,3 +210,53 @@ fn bad_data_gives_one_error_line_naming_the_place() {
     );
     assert!(!out.join("model.safetensors").exists());
 }
+
+#[test]
+fn trains_from_a_csv_table_with_validation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let captions = std::fs::read_to_string(data.join("Flickr8k_text/Flickr8k.token.txt")).unwrap();
+    let mut train = String::from("filepath,caption\n");
+    let mut val = String::from("filepath,caption\n");
+    for line in captions.lines() {
+        let (key, caption) = line.split_once('\t').unwrap();
+        let name = key.split('#').next().unwrap();
+        let n: usize = name[..5].parse().unwrap();
+        let row = format!("Flickr8k_Dataset/Flickr8k_Dataset/{name},\"{caption}\"\n");
+        if n < 24 {
+            train.push_str(&row)
+        } else if n < 30 {
+            val.push_str(&row)
+        }
+    }
+    std::fs::write(data.join("train.csv"), train).unwrap();
+    std::fs::write(data.join("val.csv"), val).unwrap();
+    let out = tmp.path().join("run");
+    let run = xtask(&[
+        "train",
+        "--dataset",
+        "csv",
+        "--data-dir",
+        data.join("train.csv").to_str().unwrap(),
+        "--val-file",
+        data.join("val.csv").to_str().unwrap(),
+        "--config",
+        data.join("config.json").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--warmup-steps",
+        "1",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let row: Vec<&str> = metrics.lines().nth(1).unwrap().split(',').collect();
+    // Validation recall columns are filled (6 images, 5 captions each).
+    let r10: f64 = row[8].parse().unwrap();
+    assert!((0.0..=1.0).contains(&r10), "{metrics}");
+    assert!(out.join("model.safetensors").is_file());
+}
