@@ -208,9 +208,10 @@ fn evaluate(model: &Clip, test: &[Labelled]) -> Result<Evaluation> {
     let mut confusions = std::collections::BTreeMap::<(usize, usize), usize>::new();
     let mut examples = Vec::new();
     for chunk in test.chunks(128) {
+        let paths: Vec<&PathBuf> = chunk.iter().map(|item| &item.path).collect();
         let mut flat = Vec::with_capacity(chunk.len() * 3 * r * r);
-        for item in chunk {
-            flat.extend(preprocessor.load(&item.path)?);
+        for pixels in preprocessor.load_all(&paths) {
+            flat.extend(pixels?);
         }
         let pixels = Tensor::<4>::from_data(TensorData::new(flat, [chunk.len(), 3, r, r]), &device);
         let guesses: Vec<i64> = predict_once(model, pixels, weights.clone(), 100.0)

@@ -276,16 +276,22 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
     Ok(())
 }
 
+/// A class-name or template file: one entry per line, trailing whitespace and blank lines
+/// dropped.
+fn read_list(path: &Path) -> Result<Vec<String>> {
+    Ok(crate::io::read_lines(path)?
+        .into_iter()
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
 /// A labelled table: its samples and class names — `classes_file`'s lines when given
 /// (labels are names from it or indices into it), else the labels' distinct values, sorted.
 fn labelled_table(table: &Path, classes_file: Option<&Path>) -> Result<(Samples, Vec<String>)> {
     let rows = read_labelled_table(table)?;
     let names: Vec<String> = match classes_file {
-        Some(file) => crate::io::read_lines(file)?
-            .into_iter()
-            .map(|l| l.trim_end().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
+        Some(file) => read_list(file)?,
         None => {
             let mut names: Vec<String> = rows.iter().map(|(_, l)| l.clone()).collect();
             names.sort();
@@ -406,17 +412,9 @@ pub fn run(args: Args) -> Result<()> {
         Data::Cifar(_) => Prompts::cifar100(),
         Data::Files(_, names) => folder_prompts(names)?,
     };
-    let read = |path: &Option<PathBuf>, fallback: Vec<String>| -> Result<Vec<String>> {
-        match path {
-            Some(p) => Ok(std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?
-                .lines()
-                .map(str::trim_end)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect()),
-            None => Ok(fallback),
-        }
+    let read = |path: &Option<PathBuf>, fallback: Vec<String>| match path {
+        Some(p) => read_list(p),
+        None => Ok(fallback),
     };
     let prompts = Prompts::new(
         read(&args.classes, default.classes)?,

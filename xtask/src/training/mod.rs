@@ -69,12 +69,7 @@ pub fn run(spec: RunSpec) -> Result<RunOutcome> {
     std::fs::create_dir_all(&spec.output)
         .with_context(|| format!("cannot create {}", spec.output.display()))?;
     let checkpoint = spec.output.join(CHECKPOINT);
-    let has_checkpoint = checkpoint.join("state.json").exists()
-        || spec
-            .output
-            .join("checkpoint.old")
-            .join("state.json")
-            .exists();
+    let has_checkpoint = Trainer::checkpoint_exists(&checkpoint);
     let device = spec.device.clone().autodiff();
 
     let (mut trainer, mut state, mut history) = if spec.resume {
@@ -124,7 +119,7 @@ pub fn run(spec: RunSpec) -> Result<RunOutcome> {
 
     let config = state.config.clone();
     let mut loader = BatchLoader::new(
-        spec.train.clone(),
+        spec.train,
         config.image_resolution,
         config.context_length,
         spec.batch_size,
@@ -136,11 +131,12 @@ pub fn run(spec: RunSpec) -> Result<RunOutcome> {
         bail!("the training set has no full batch");
     }
     let total = spec.epochs * per_epoch;
-    if trainer.options.total_steps != total && !spec.resume {
+    if !spec.resume {
+        // The schedule's length is known only now that the data is.
         trainer.options.total_steps = total;
         state.options.total_steps = total;
     }
-    let mut val_loader = spec.val.clone().map(|val| {
+    let mut val_loader = spec.val.map(|val| {
         BatchLoader::new(
             val,
             config.image_resolution,
@@ -245,28 +241,27 @@ fn save(trainer: &Trainer, state: &mut RunState, history: &History, dir: &Path) 
 fn validate(model: &Clip, loader: &mut BatchLoader) -> Result<clip_zeroshot::Recall> {
     let model = model.valid();
     let device = model.logit_scale.val().device();
-    let data = loader.data().clone();
     let tokenizer = clip_tokenizer::Tokenizer::new();
     let resolution = model.image_resolution();
     let mut image_features = Vec::new();
     let mut text_features = Vec::new();
     let mut text_image = Vec::new();
-    let step = loader.batch_size().max(1);
-    for start in (0..data.len()).step_by(step) {
-        let idx: Vec<usize> = (start..(start + step).min(data.len())).collect();
+    let (count, step) = (loader.data().len(), loader.batch_size().max(1));
+    for start in (0..count).step_by(step) {
+        let idx: Vec<usize> = (start..(start + step).min(count)).collect();
+        let mut captions = Vec::new();
+        for &i in &idx {
+            for caption in &loader.data().captions[i] {
+                captions.push(caption.clone());
+                text_image.push(i);
+            }
+        }
         let pixels = loader.pixels(&idx)?;
         let pixels = burn::tensor::Tensor::<4>::from_data(
             burn::tensor::TensorData::new(pixels, [idx.len(), 3, resolution, resolution]),
             &device,
         );
         image_features.push(model.encode_image(pixels));
-        let mut captions = Vec::new();
-        for &i in &idx {
-            for caption in &data.captions[i] {
-                captions.push(caption.clone());
-                text_image.push(i);
-            }
-        }
         let tokens = tokenizer.tokenize(&captions, model.config.context_length, true)?;
         text_features.push(model.encode_text(&clip_text::TokenIds::from(&tokens)));
     }

@@ -46,6 +46,8 @@ pub struct BatchLoader {
     seed: u64,
     cache: Vec<Option<Arc<Vec<f32>>>>,
     cache_left: usize,
+    /// The current epoch's image order (drawn once per epoch, not once per batch).
+    order: Option<(usize, Vec<usize>)>,
 }
 
 impl BatchLoader {
@@ -69,6 +71,7 @@ impl BatchLoader {
             seed,
             cache: vec![None; n],
             cache_left: cache_bytes / (3 * resolution * resolution * 4).max(1),
+            order: None,
             data,
         }
     }
@@ -91,7 +94,10 @@ impl BatchLoader {
 
     /// Batch `index` of epoch `epoch`.
     pub fn batch(&mut self, epoch: usize, index: usize) -> Result<Batch, DataError> {
-        let order = epoch_order(self.data.len(), self.seed, epoch);
+        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.order = Some((epoch, epoch_order(self.data.len(), self.seed, epoch)));
+        }
+        let order = &self.order.as_ref().expect("drawn above").1;
         let start = index * self.batch_size;
         let images: Vec<usize> = order[start..start + self.batch_size].to_vec();
         let captions: Vec<String> = images

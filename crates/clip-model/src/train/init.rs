@@ -67,7 +67,7 @@ impl ModuleMapper for InitMapper {
                 dims[1..].iter().product()
             };
         }
-        let draw = rule(&self.config, &path, D, self.fan_in);
+        let draw = rule(&self.config, &path, self.fan_in);
         let count: usize = dims.iter().product();
         let mut rng = StdRng::seed_from_u64(self.seed ^ fnv1a(path.as_bytes()));
         let values: Vec<f32> = match draw {
@@ -93,7 +93,7 @@ impl ModuleMapper for InitMapper {
 
 /// The distribution of the parameter at `path` (a Burn module path such as
 /// `text.transformer.resblocks.0.attn.in_proj.weight`).
-fn rule(config: &ClipConfig, path: &str, rank: usize, fan_in: usize) -> Draw {
+fn rule(config: &ClipConfig, path: &str, fan_in: usize) -> Draw {
     let text_width = config.transformer_width as f64;
     let kaiming = Draw::Uniform(1.0 / (fan_in.max(1) as f64).sqrt());
     let is = |suffix: &str| path.ends_with(suffix);
@@ -143,7 +143,6 @@ fn rule(config: &ClipConfig, path: &str, rank: usize, fan_in: usize) -> Draw {
             Draw::Uniform((6.0 / (vision_width + 3.0 * vision_width)).sqrt())
         }
         _ if is("attn.in_proj.bias") || is("attn.out_proj.bias") => Draw::Constant(0.0),
-        _ if rank == 1 && is("bias") => kaiming,
         _ => kaiming,
     }
 }

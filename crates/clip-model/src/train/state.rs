@@ -111,12 +111,8 @@ impl Trainer {
     /// Reads the checkpoint in `dir` (or `dir.old` if a save was interrupted between its
     /// renames) and rebuilds the trainer on `device`.
     pub fn resume(dir: &Path, device: &Device) -> Result<(Trainer, RunState), CheckpointError> {
-        let old = sibling(dir, "old");
-        let dir = if !dir.join(STATE).exists() && old.join(STATE).exists() {
-            old.as_path()
-        } else {
-            dir
-        };
+        let complete = complete_checkpoint(dir);
+        let dir = complete.as_deref().unwrap_or(dir);
         let state_file = dir.join(STATE);
         let text =
             fs::read_to_string(&state_file).map_err(|e| CheckpointError::io(&state_file, e))?;
@@ -153,6 +149,22 @@ impl Trainer {
         };
         Ok((trainer, state))
     }
+}
+
+impl Trainer {
+    /// Whether `dir` (or, after an interrupted save, `dir.old`) holds a checkpoint that
+    /// [`Trainer::resume`] can read.
+    pub fn checkpoint_exists(dir: &Path) -> bool {
+        complete_checkpoint(dir).is_some()
+    }
+}
+
+/// The directory holding the last complete checkpoint: `dir`, or `dir.old` when a save was
+/// interrupted between its renames.
+fn complete_checkpoint(dir: &Path) -> Option<PathBuf> {
+    [dir.to_path_buf(), sibling(dir, "old")]
+        .into_iter()
+        .find(|d| d.join(STATE).exists())
 }
 
 /// `run/checkpoint` → `run/checkpoint.tmp`.

@@ -89,17 +89,9 @@ impl Trainer {
                 self.sharded_gradients(pixels, tokens, micro_batches, devices);
             return self.apply(loss, accuracy, grads);
         }
-        let rows = tokens.rows();
-        let pieces = micro_batches.clamp(1, rows.max(1));
-        let bounds: Vec<(usize, usize)> = (0..pieces)
-            .map(|j| (j * rows / pieces, (j + 1) * rows / pieces))
-            .collect();
+        let pieces = Pieces::new(&pixels, tokens, micro_batches);
         let model = &self.model;
-        let image_of =
-            |(a, b): (usize, usize)| model.encode_image(pixels.clone().narrow(0, a, b - a));
-        let text_of = |(a, b): (usize, usize)| model.encode_text(&tokens.slice_rows(a, b));
-
-        let (loss, accuracy, grads) = if pieces == 1 {
+        let (loss, accuracy, grads) = if pieces.len() == 1 {
             let out = contrastive_loss(
                 model.encode_image(pixels.clone()),
                 model.encode_text(tokens),
@@ -108,27 +100,13 @@ impl Trainer {
             let grads = GradientsParams::from_grads(out.loss.backward(), model);
             (scalar(out.loss), accuracy_of(&out.logits_per_image), grads)
         } else {
-            let images: Vec<Tensor<2>> = bounds.iter().map(|&r| image_of(r).detach()).collect();
-            let texts: Vec<Tensor<2>> = bounds.iter().map(|&r| text_of(r).detach()).collect();
-            let mut accumulator = GradientsAccumulator::<Clip>::new();
-            let mut first = None;
-            for (j, &range) in bounds.iter().enumerate() {
-                let (mut image, mut text) = (images.clone(), texts.clone());
-                image[j] = image_of(range);
-                text[j] = text_of(range);
-                let scale = model.logit_scale.val();
-                let scale = if j == 0 { scale } else { scale.detach() };
-                let out = contrastive_loss(Tensor::cat(image, 0), Tensor::cat(text, 0), scale);
-                let grads = GradientsParams::from_grads(out.loss.backward(), model);
-                accumulator.accumulate(model, grads);
-                if j == 0 {
-                    first = Some((scalar(out.loss), accuracy_of(&out.logits_per_image)));
-                }
-            }
-            let (loss, accuracy) = first.expect("at least one piece");
-            (loss, accuracy, accumulator.grads())
+            let device = model.logit_scale.val().device();
+            let all = 0..pieces.len();
+            let features = pieces.features(model, all.clone(), &device, &device);
+            let (images, texts) = unzip_features(features);
+            let results = pieces.gradients(model, all, &images, &texts, &device, &device);
+            sum_pieces(model, results)
         };
-
         self.apply(loss, accuracy, grads)
     }
 
@@ -160,105 +138,158 @@ impl Trainer {
         devices: &[Device],
     ) -> (f64, f64, GradientsParams) {
         let main = self.model.logit_scale.val().device();
-        let rows = tokens.rows();
-        let pieces = micro_batches.max(devices.len()).clamp(1, rows.max(1));
-        let bounds: Vec<(usize, usize)> = (0..pieces)
-            .map(|j| (j * rows / pieces, (j + 1) * rows / pieces))
-            .collect();
-        let mine = |d: usize| (0..pieces).filter(move |j| j % devices.len() == d);
-        let slice = |j: usize, device: &Device| {
-            let (a, b) = bounds[j];
-            (
-                pixels.clone().narrow(0, a, b - a).to_device(device),
-                tokens.slice_rows(a, b),
-            )
-        };
-
+        let pieces = Pieces::new(&pixels, tokens, micro_batches.max(devices.len()));
+        let mine = |d: usize| (0..pieces.len()).filter(move |j| j % devices.len() == d);
         // Pass 1: every piece's features, without a graph, gathered on the main device.
-        let mut features: Vec<(usize, Tensor<2>, Tensor<2>)> = std::thread::scope(|s| {
-            let workers: Vec<_> = devices
-                .iter()
-                .enumerate()
-                .map(|(d, device)| {
-                    let model = self.model.clone();
-                    let (main, slice) = (&main, &slice);
-                    s.spawn(move || {
-                        let model = model.fork(device);
-                        mine(d)
-                            .map(|j| {
-                                let (px, tk) = slice(j, device);
-                                let image = model.encode_image(px).detach().to_device(main);
-                                let text = model.encode_text(&tk).detach().to_device(main);
-                                (j, image, text)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().expect("a training worker panicked"))
-                .collect()
+        let mut features = on_every_device(&self.model, devices, |model, d, device| {
+            pieces.features(model, mine(d), device, &main)
         });
         features.sort_by_key(|f| f.0);
-        let images: Vec<Tensor<2>> = features.iter().map(|f| f.1.clone()).collect();
-        let texts: Vec<Tensor<2>> = features.iter().map(|f| f.2.clone()).collect();
+        let (images, texts) = unzip_features(features);
 
         // Pass 2: each piece with a graph through the full-batch loss.
-        let results: Vec<(usize, GradientsParams, f64, f64)> = std::thread::scope(|s| {
-            let workers: Vec<_> = devices
-                .iter()
-                .enumerate()
-                .map(|(d, device)| {
-                    let model = self.model.clone();
-                    let (main, slice, images, texts) = (&main, &slice, &images, &texts);
-                    s.spawn(move || {
-                        let model = model.fork(device);
-                        mine(d)
-                            .map(|j| {
-                                let (px, tk) = slice(j, device);
-                                let mut image: Vec<Tensor<2>> =
-                                    images.iter().map(|t| t.clone().to_device(device)).collect();
-                                let mut text: Vec<Tensor<2>> =
-                                    texts.iter().map(|t| t.clone().to_device(device)).collect();
-                                image[j] = model.encode_image(px);
-                                text[j] = model.encode_text(&tk);
-                                let scale = model.logit_scale.val();
-                                let scale = if j == 0 { scale } else { scale.detach() };
-                                let out = contrastive_loss(
-                                    Tensor::cat(image, 0),
-                                    Tensor::cat(text, 0),
-                                    scale,
-                                );
-                                let grads =
-                                    GradientsParams::from_grads(out.loss.backward(), &model)
-                                        .to_device(main, &model);
-                                (
-                                    j,
-                                    grads,
-                                    scalar(out.loss),
-                                    accuracy_of(&out.logits_per_image),
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().expect("a training worker panicked"))
-                .collect()
+        let results = on_every_device(&self.model, devices, |model, d, device| {
+            pieces.gradients(model, mine(d), &images, &texts, device, &main)
         });
-        let mut accumulator = GradientsAccumulator::<Clip>::new();
-        let mut first = (0.0, 0.0);
-        for (j, grads, loss, accuracy) in results {
-            accumulator.accumulate(&self.model, grads);
-            if j == 0 {
-                first = (loss, accuracy);
-            }
-        }
-        (first.0, first.1, accumulator.grads())
+        sum_pieces(&self.model, results)
     }
+}
+
+/// Runs `work` on a fork of `model` on every device, each in its own thread, and gathers
+/// what the workers return.
+fn on_every_device<T: Send>(
+    model: &Clip,
+    devices: &[Device],
+    work: impl Fn(&Clip, usize, &Device) -> Vec<T> + Sync,
+) -> Vec<T> {
+    std::thread::scope(|s| {
+        let workers: Vec<_> = devices
+            .iter()
+            .enumerate()
+            .map(|(d, device)| {
+                let (model, work) = (model.clone(), &work);
+                s.spawn(move || work(&model.fork(device), d, device))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a training worker panicked"))
+            .collect()
+    })
+}
+
+/// A batch cut into pieces of (nearly) equal size, for accumulation or for devices.
+struct Pieces<'a> {
+    pixels: &'a Tensor<4>,
+    tokens: &'a TokenIds,
+    bounds: Vec<(usize, usize)>,
+}
+
+/// `(piece, image features, text features)`.
+type PieceFeatures = (usize, Tensor<2>, Tensor<2>);
+
+/// `(piece, its gradients on the model's device, full-batch loss, in-batch accuracy)`.
+type PieceGradients = (usize, GradientsParams, f64, f64);
+
+impl<'a> Pieces<'a> {
+    /// `count` pieces (at least 1, at most one per row).
+    fn new(pixels: &'a Tensor<4>, tokens: &'a TokenIds, count: usize) -> Self {
+        let rows = tokens.rows();
+        let count = count.clamp(1, rows.max(1));
+        let bounds = (0..count)
+            .map(|j| (j * rows / count, (j + 1) * rows / count))
+            .collect();
+        Pieces {
+            pixels,
+            tokens,
+            bounds,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    /// Piece `j`'s pixels on `device` and its tokens.
+    fn get(&self, j: usize, device: &Device) -> (Tensor<4>, TokenIds) {
+        let (a, b) = self.bounds[j];
+        (
+            self.pixels.clone().narrow(0, a, b - a).to_device(device),
+            self.tokens.slice_rows(a, b),
+        )
+    }
+
+    /// Features of pieces `which` by `model` (on `device`), detached and moved to `main`.
+    fn features(
+        &self,
+        model: &Clip,
+        which: impl Iterator<Item = usize>,
+        device: &Device,
+        main: &Device,
+    ) -> Vec<PieceFeatures> {
+        which
+            .map(|j| {
+                let (pixels, tokens) = self.get(j, device);
+                let image = model.encode_image(pixels).detach().to_device(main);
+                let text = model.encode_text(&tokens).detach().to_device(main);
+                (j, image, text)
+            })
+            .collect()
+    }
+
+    /// For each piece of `which`: its features recomputed with a graph, the loss over the
+    /// whole batch with the other pieces' `images`/`texts` as constants, and the gradients
+    /// (moved to `main`). The logit scale takes its gradient from piece 0 only.
+    fn gradients(
+        &self,
+        model: &Clip,
+        which: impl Iterator<Item = usize>,
+        images: &[Tensor<2>],
+        texts: &[Tensor<2>],
+        device: &Device,
+        main: &Device,
+    ) -> Vec<PieceGradients> {
+        which
+            .map(|j| {
+                let (pixels, tokens) = self.get(j, device);
+                let mut image: Vec<Tensor<2>> =
+                    images.iter().map(|t| t.clone().to_device(device)).collect();
+                let mut text: Vec<Tensor<2>> =
+                    texts.iter().map(|t| t.clone().to_device(device)).collect();
+                image[j] = model.encode_image(pixels);
+                text[j] = model.encode_text(&tokens);
+                let scale = model.logit_scale.val();
+                let scale = if j == 0 { scale } else { scale.detach() };
+                let out = contrastive_loss(Tensor::cat(image, 0), Tensor::cat(text, 0), scale);
+                let grads =
+                    GradientsParams::from_grads(out.loss.backward(), model).to_device(main, model);
+                (
+                    j,
+                    grads,
+                    scalar(out.loss),
+                    accuracy_of(&out.logits_per_image),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Image and text features in piece order.
+fn unzip_features(features: Vec<PieceFeatures>) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+    features.into_iter().map(|(_, i, t)| (i, t)).unzip()
+}
+
+/// The summed gradient, with piece 0's loss and accuracy (those of the whole batch).
+fn sum_pieces(model: &Clip, results: Vec<PieceGradients>) -> (f64, f64, GradientsParams) {
+    let mut accumulator = GradientsAccumulator::<Clip>::new();
+    let mut first = (0.0, 0.0);
+    for (j, grads, loss, accuracy) in results {
+        accumulator.accumulate(model, grads);
+        if j == 0 {
+            first = (loss, accuracy);
+        }
+    }
+    (first.0, first.1, accumulator.grads())
 }
 
 /// Keeps `t` in `[0, ln 100]`, as the reference training loops do after each step.
