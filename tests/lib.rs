@@ -77,3 +77,42 @@ pub fn agreement(ours: &[f32], reference: &ArrayD<f64>) -> Agreement {
         max_relative,
     }
 }
+
+/// A backend the parity tests run on.
+pub struct TestDevice {
+    /// Backend name for messages.
+    pub name: &'static str,
+    pub device: burn::tensor::Device,
+}
+
+/// The devices the parity tests cover: flex (the default CPU backend) always, and with the
+/// `wgpu` feature (on by default) wgpu's default adapter too — in CI, software Vulkan
+/// (Debian's `mesa-vulkan-drivers`). A machine without any Vulkan driver fails here with a
+/// message saying what to install, rather than silently testing less.
+pub fn test_devices() -> Vec<TestDevice> {
+    #[allow(unused_mut)]
+    let mut devices = vec![TestDevice {
+        name: "flex",
+        device: burn::tensor::Device::flex(),
+    }];
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::tensor::{Device, DeviceKind, Tensor};
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        let probe = std::panic::catch_unwind(|| {
+            Tensor::<1>::from_floats([2.0], &device)
+                .sum()
+                .into_scalar::<f32>()
+        });
+        assert!(
+            matches!(probe, Ok(v) if v == 2.0),
+            "the wgpu backend has no adapter: install a Vulkan driver (Debian: \
+             mesa-vulkan-drivers) or run the tests with --no-default-features"
+        );
+        devices.push(TestDevice {
+            name: "wgpu",
+            device,
+        });
+    }
+    devices
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use clip_model::{Checkpoint, Clip, Format};
-use clip_tests::{agreement, fixture, read_npz};
+use clip_tests::{agreement, fixture, read_npz, test_devices};
 use clip_text::TokenIds;
 
 const MIN_COSINE: f64 = 0.99999;
@@ -39,7 +39,11 @@ fn check(dir: &Path, file: &str, expected_format: Format, device: &Device) {
     let ids: Vec<i64> = tokens.iter().map(|&v| v as i64).collect();
     let tokens = TokenIds::new(ids, tokens.shape()[0], tokens.shape()[1]).unwrap();
 
-    let what = format!("{} ({file})", dir.file_name().unwrap().to_string_lossy());
+    let what = format!(
+        "{} ({file}, {:?})",
+        dir.file_name().unwrap().to_string_lossy(),
+        device.as_dispatch()
+    );
     for (name, ours) in [
         ("image_features", to_vec(model.encode_image(pixels.clone()))),
         ("text_features", to_vec(model.encode_text(&tokens))),
@@ -73,43 +77,55 @@ fn tiny(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn tiny_vit_every_format() {
-    let device = Device::flex();
     let dir = tiny("tiny-vit");
-    check(&dir, "openai.pt", Format::TorchScript, &device);
-    check(&dir, "state_dict.pt", Format::TorchStateDict, &device);
-    check(
-        &dir,
-        "open_clip_wrapped.pt",
-        Format::TorchStateDict,
-        &device,
-    );
-    check(&dir, "open_clip.safetensors", Format::Safetensors, &device);
-    check(&dir, "hf.safetensors", Format::HuggingFace, &device);
+    for d in test_devices() {
+        eprintln!("backend {}", d.name);
+        check(&dir, "openai.pt", Format::TorchScript, &d.device);
+        check(&dir, "state_dict.pt", Format::TorchStateDict, &d.device);
+        check(
+            &dir,
+            "open_clip_wrapped.pt",
+            Format::TorchStateDict,
+            &d.device,
+        );
+        check(
+            &dir,
+            "open_clip.safetensors",
+            Format::Safetensors,
+            &d.device,
+        );
+        check(&dir, "hf.safetensors", Format::HuggingFace, &d.device);
+    }
 }
 
 #[test]
 fn tiny_resnet_every_format() {
-    let device = Device::flex();
     let dir = tiny("tiny-rn");
-    check(&dir, "openai.pt", Format::TorchScript, &device);
-    check(&dir, "state_dict.pt", Format::TorchStateDict, &device);
-    check(
-        &dir,
-        "open_clip_wrapped.pt",
-        Format::TorchStateDict,
-        &device,
-    );
-    check(&dir, "open_clip.safetensors", Format::Safetensors, &device);
+    for d in test_devices() {
+        eprintln!("backend {}", d.name);
+        check(&dir, "openai.pt", Format::TorchScript, &d.device);
+        check(&dir, "state_dict.pt", Format::TorchStateDict, &d.device);
+        check(
+            &dir,
+            "open_clip_wrapped.pt",
+            Format::TorchStateDict,
+            &d.device,
+        );
+        check(
+            &dir,
+            "open_clip.safetensors",
+            Format::Safetensors,
+            &d.device,
+        );
+    }
 }
 
 #[test]
 fn tiny_with_real_vocabulary() {
-    check(
-        &tiny("tiny-vocab"),
-        "state_dict.pt",
-        Format::TorchStateDict,
-        &Device::flex(),
-    );
+    for d in test_devices() {
+        let dir = tiny("tiny-vocab");
+        check(&dir, "state_dict.pt", Format::TorchStateDict, &d.device);
+    }
 }
 
 #[test]

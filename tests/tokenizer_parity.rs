@@ -3,7 +3,7 @@
 //! the decoded text and `clip.tokenize`'s rows, for every text.
 
 use clip_tests::fixture;
-use clip_tokenizer::{Tokenizer, clean, html};
+use clip_tokenizer::{Tokenizer, clean, ftfy, html};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -54,6 +54,65 @@ fn ftfy_fix_text_matches() {
             format!("{:?}", r.ftfy),
         )
     });
+}
+
+#[test]
+fn ftfy_without_shortcut_matches() {
+    check("ftfy.fix_text (full path)", |r| {
+        (
+            format!("{:?}", ftfy::fix_text(&r.text)),
+            format!("{:?}", r.ftfy),
+        )
+    });
+}
+
+#[derive(Deserialize)]
+struct Sample {
+    text: String,
+    ftfy: String,
+}
+
+/// Seeded random texts over mojibake-prone characters (`reference/gen_ftfy_fixable.py`).
+fn random_samples() -> Vec<Sample> {
+    let text = std::fs::read_to_string(fixture("tokenizer/ftfy_random.jsonl")).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("sample line"))
+        .collect()
+}
+
+/// `clean::is_untouched` may only answer yes where ftfy returns the text unchanged, and
+/// must answer yes for the plain non-ASCII texts it exists for.
+#[test]
+fn untouched_shortcut_is_sound() {
+    let corpus = records();
+    let samples = random_samples();
+    let pairs = corpus
+        .iter()
+        .map(|r| (&r.text, &r.ftfy))
+        .chain(samples.iter().map(|s| (&s.text, &s.ftfy)));
+    let (mut taken, mut unchanged_non_ascii) = (0, 0);
+    let mut unsound = Vec::new();
+    for (text, fixed) in pairs {
+        if !text.is_ascii() && text == fixed {
+            unchanged_non_ascii += 1;
+        }
+        if clean::is_untouched(text) {
+            taken += !text.is_ascii() as usize;
+            if text != fixed {
+                unsound.push(format!("{text:?} → {fixed:?}"));
+            }
+        }
+    }
+    assert!(
+        unsound.is_empty(),
+        "shortcut taken where ftfy changes the text:\n{}",
+        unsound.join("\n")
+    );
+    eprintln!("shortcut taken for {taken} of {unchanged_non_ascii} unchanged non-ASCII texts");
+    assert!(
+        taken * 2 > unchanged_non_ascii,
+        "{taken} of {unchanged_non_ascii}"
+    );
 }
 
 #[test]

@@ -47,6 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    backend::quiet_headless_display();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => commands::bench::run(args),

@@ -26,8 +26,10 @@ fn predict(extra: &[&str]) -> std::process::Output {
         .expect("xtask runs")
 }
 
-#[test]
-fn prints_the_reference_probabilities_best_first() {
+/// Runs the README example on `backend` in `dtype`; `None` when the backend has no device
+/// here (then the error must be one line naming the backend), else the printed
+/// `(label, probability)` lines.
+fn readme_example(backend: &str, dtype: &str) -> Option<Vec<(String, f64)>> {
     let image = fixtures("images/photo.png");
     let run = predict(&[
         "--image",
@@ -36,21 +38,34 @@ fn prints_the_reference_probabilities_best_first() {
         "a diagram, a dog,a cat",
         "--top-k",
         "2",
+        "--backend",
+        backend,
+        "--dtype",
+        dtype,
     ]);
+    if !run.status.success() && backend == "cuda" {
+        assert_one_line_error(&run, "the cuda backend", "cuda");
+        return None;
+    }
     assert!(
         run.status.success(),
-        "{}",
+        "{backend}: {}",
         String::from_utf8_lossy(&run.stderr)
     );
     let stdout = String::from_utf8(run.stdout).unwrap();
-    let lines: Vec<(&str, f64)> = stdout
-        .lines()
-        .map(|l| {
-            let (label, p) = l.rsplit_once(": ").unwrap();
-            (label, p.parse().unwrap())
-        })
-        .collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+    Some(
+        stdout
+            .lines()
+            .map(|l| {
+                let (label, p) = l.rsplit_once(": ").unwrap();
+                (label.to_owned(), p.parse().unwrap())
+            })
+            .collect(),
+    )
+}
+
+/// The reference's two most probable labels, best first.
+fn expected_top2() -> Vec<(&'static str, f32)> {
     let mut zip =
         zip::ZipArchive::new(std::fs::File::open(fixtures("zeroshot/reference.npz")).unwrap())
             .unwrap();
@@ -62,13 +77,44 @@ fn prints_the_reference_probabilities_best_first() {
         .map(|(j, l)| (*l, probs[[0, j]]))
         .collect();
     expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    expected.truncate(2);
+    expected
+}
+
+fn assert_close(lines: &[(String, f64)], tolerance: f64, what: &str) {
+    let expected = expected_top2();
+    assert_eq!(lines.len(), 2, "{what}: {lines:?}");
     for ((label, p), (want_label, want)) in lines.iter().zip(&expected) {
-        assert_eq!(label, want_label);
+        assert_eq!(label, want_label, "{what}");
         assert!(
-            (p - f64::from(*want)).abs() <= 2e-6,
-            "{label}: {p} vs {want}"
+            (p - f64::from(*want)).abs() <= tolerance,
+            "{what} {label}: {p} vs {want}"
         );
     }
+}
+
+#[test]
+fn prints_the_reference_probabilities_best_first() {
+    let lines = readme_example("flex", "f32").unwrap();
+    assert_close(&lines, 2e-6, "flex");
+}
+
+/// Every compiled backend gives the reference's answer; CUDA, where no GPU is present,
+/// says so in one line.
+#[test]
+fn every_backend_gives_the_reference_probabilities() {
+    for backend in ["ndarray", "wgpu", "cuda"] {
+        if let Some(lines) = readme_example(backend, "f32") {
+            assert_close(&lines, 1e-5, backend);
+        }
+    }
+}
+
+/// Half precision costs accuracy but not the answer.
+#[test]
+fn half_precision_is_close() {
+    let lines = readme_example("flex", "f16").unwrap();
+    assert_close(&lines, 1e-2, "flex f16");
 }
 
 #[test]

@@ -40,7 +40,8 @@ impl Clip {
         }
     }
 
-    /// Loads a model onto `device` with its tensors as f32, as `clip.load` does: a path to a
+    /// Loads a model onto `device` with its tensors in the device's float dtype (f32 unless
+    /// the device was configured otherwise, as `clip.load(…, device="cpu")` does): a path to a
     /// checkpoint in any supported format (see [`Checkpoint::open`]), one of
     /// [`available_models`](crate::available_models) (downloaded once into
     /// [`hub::cache_dir`](crate::hub::cache_dir) and verified), an `http(s)://` URL, or
@@ -48,7 +49,7 @@ impl Clip {
     pub fn load(name_or_path: impl AsRef<Path>, device: &Device) -> Result<Self, LoadError> {
         let given = name_or_path.as_ref();
         if given.exists() {
-            return Checkpoint::open(given)?.into_model(device, burn::tensor::DType::F32);
+            return Checkpoint::open(given)?.into_model(device, float_dtype(device));
         }
         let downloaded = crate::hub::resolve(given)?;
         Self::load_converted(&downloaded, device)
@@ -58,9 +59,9 @@ impl Clip {
     /// beside it (`ViT-B-32.pt` → `ViT-B-32.safetensors`, tensors in their stored dtype),
     /// so later loads skip the TorchScript parsing.
     fn load_converted(file: &Path, device: &Device) -> Result<Self, LoadError> {
-        let f32 = burn::tensor::DType::F32;
+        let dtype = float_dtype(device);
         if file.extension().is_some_and(|e| e == "safetensors") {
-            return Checkpoint::open(file)?.into_model(device, f32);
+            return Checkpoint::open(file)?.into_model(device, dtype);
         }
         let converted = file.with_extension("safetensors");
         if !converted.exists() {
@@ -68,7 +69,7 @@ impl Clip {
             let config = checkpoint.config()?;
             checkpoint.save(&converted, &config, crate::SaveDtype::Keep)?;
         }
-        Checkpoint::open(&converted)?.into_model(device, f32)
+        Checkpoint::open(&converted)?.into_model(device, dtype)
     }
 
     /// Normalised pixels `[batch, 3, R, R]` → image features `[batch, embed_dim]`, not
@@ -147,4 +148,9 @@ impl Clip {
             .save_into(&mut store)
             .map_err(|e| LoadError::io(path, std::io::Error::other(e.to_string())))
     }
+}
+
+/// The float dtype tensors created on `device` get (see `Device::configure`).
+fn float_dtype(device: &Device) -> burn::tensor::DType {
+    device.settings().float_dtype.into()
 }

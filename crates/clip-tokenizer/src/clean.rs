@@ -3,24 +3,45 @@
 //! `ftfy.fix_text`, `html.unescape` twice and `str.strip`.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::html;
 
 /// `ftfy.fix_text(text)` with ftfy's default configuration.
 ///
-/// ASCII text without control characters, `&` or escapes is returned as is:
-/// every ftfy fixer is the identity on it (mojibake, quotes, widths and
-/// ligatures need non-ASCII, terminal escapes need ESC, HTML needs `&`, line
-/// breaks need CR). Everything else goes through [`crate::ftfy::fix_text`].
+/// Texts no fixer would touch are returned as they are, after a cheap check
+/// ([`is_untouched`]); everything else goes through [`crate::ftfy::fix_text`].
 pub fn fix_text(text: &str) -> Cow<'_, str> {
-    let untouched = text
-        .bytes()
-        .all(|b| matches!(b, b'\t' | b'\n' | b'\x0C' | b' '..=b'~') && b != b'&');
-    if untouched {
+    if is_untouched(text) {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(crate::ftfy::fix_text(text))
     }
+}
+
+/// Where some ftfy fixer other than NFC could change a text: its per-character fixers'
+/// characters (`&`, ESC, controls, ligatures, full-width forms, curly quotes, line
+/// breaks) and a widened `BADNESS_RE`, outside of which `fix_encoding` does nothing.
+/// Written by `tests/reference/gen_ftfy_fixable.py` from ftfy 6.3.1.
+static FIXABLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(include_str!("../data/ftfy_fixable.regex").trim_end()).expect("valid pattern")
+});
+
+/// True when `ftfy.fix_text` returns `text` unchanged, proven without running it.
+///
+/// ASCII text without control characters or `&` is untouched by every fixer (mojibake,
+/// quotes, widths and ligatures need non-ASCII, terminal escapes need ESC, HTML needs
+/// `&`, line breaks need CR). Other text is untouched when [`FIXABLE`] finds nothing and
+/// it is already NFC. A `false` only means "run ftfy".
+pub fn is_untouched(text: &str) -> bool {
+    if text.is_ascii() {
+        return text
+            .bytes()
+            .all(|b| matches!(b, b'\t' | b'\n' | b'\x0C' | b' '..=b'~') && b != b'&');
+    }
+    !FIXABLE.is_match(text) && unicode_normalization::is_nfc(text)
 }
 
 /// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.

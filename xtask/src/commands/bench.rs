@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: encoding throughput of one architecture with random weights,
-//! printed as one JSON line `{"arch", "batch", "backend", "images_per_s", "texts_per_s"}`.
+//! printed as one JSON line `{"arch", "batch", "backend", "images_per_s", "texts_per_s"}`
+//! (plus `"dtype"`).
 //! `tests/reference/bench_model.py` runs OpenAI's code on the same shapes for the ratio.
 
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use clip_model::{Clip, ClipConfig};
 use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Precision};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,6 +28,9 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Float precision of weights and compute (f16/bf16 where the backend has them).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    dtype: Precision,
 }
 
 /// Runs `step` (which handles `batch` items and waits for its result) until `seconds` pass.
@@ -56,7 +60,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--seconds must be a positive number");
     }
     let config = ClipConfig::preset(&args.arch)?;
-    let device = args.backend.device()?;
+    let device = args.backend.device_in(args.dtype)?;
     let model: Clip = config.init(&device);
     let r = config.image_resolution;
 
@@ -91,7 +95,8 @@ pub fn run(args: Args) -> Result<()> {
     let line = serde_json::json!({
         "arch": config.name(),
         "batch": args.batch,
-        "backend": format!("{:?}", args.backend).to_lowercase(),
+        "backend": args.backend.name(),
+        "dtype": args.dtype.name(),
         "images_per_s": (images_per_s * 100.0).round() / 100.0,
         "texts_per_s": (texts_per_s * 100.0).round() / 100.0,
     });

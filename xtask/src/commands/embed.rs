@@ -9,7 +9,7 @@ use clip_text::TokenIds;
 use clip_vision::preprocess::Preprocessor;
 use ndarray::{Array2, Array4};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Precision};
 use crate::commands::preprocess::skipped_list;
 use crate::images::{preprocess_chunks, report_skipped};
 use crate::io::{NpzWriter, progress, read_lines, tokenize_lines};
@@ -35,6 +35,9 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Float precision of weights and compute (f16/bf16 where the backend has them).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    dtype: Precision,
     /// Rows per forward pass.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -62,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
     {
         bail!("{}: no such image file", missing.display());
     }
-    let device = args.backend.device()?;
+    let device = args.backend.device_in(args.dtype)?;
     // Read every input before the (slow) model load, so bad input fails fast.
     let pixels = args.pixels.as_ref().map(read_pixels).transpose()?;
     let texts = args.texts.as_ref().map(|p| read_lines(p)).transpose()?;

@@ -14,7 +14,7 @@ use clip_zeroshot::{
 };
 use rayon::prelude::*;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Precision};
 use crate::images::preprocess_chunks;
 use crate::io::{progress, write_atomic};
 
@@ -66,6 +66,9 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Float precision of weights and compute (f16/bf16 where the backend has them).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    dtype: Precision,
 }
 
 const IMAGE_EXTENSIONS: [&str; 9] = [
@@ -202,7 +205,7 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
             Data::Files(samples, names)
         }
     };
-    let device = args.backend.device()?;
+    let device = args.backend.device_in(args.dtype)?;
     let model = Clip::load(&args.weights, &device)?;
     eprintln!("features of {} training images …", train.len());
     let (train_x, dim) = image_features(&model, &train, args.batch_size, &device)?;
@@ -430,7 +433,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
 
-    let device = args.backend.device()?;
+    let device = args.backend.device_in(args.dtype)?;
     let model = Clip::load(&args.weights, &device)?;
     let tokenizer = Tokenizer::new();
     let texts = prompts.classes.len() * prompts.templates.len();

@@ -7,7 +7,7 @@ use clip_model::Clip;
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Precision};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,6 +29,9 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Float precision of weights and compute (f16/bf16 where the backend has them).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    dtype: Precision,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -45,7 +48,7 @@ pub fn run(args: Args) -> Result<()> {
     // Check the template before the slow model load.
     clip_zeroshot::Prompts::new(labels.clone(), vec![args.template.clone()])?;
     let image = clip_vision::preprocess::open(&args.image)?;
-    let device = args.backend.device()?;
+    let device = args.backend.device_in(args.dtype)?;
     let model = Clip::load(&args.weights, &device)?;
     let preprocessor = Preprocessor::new(model.image_resolution());
     let pixels = preprocessor.to_tensor(&[preprocessor.pixels(&image)], &device);
