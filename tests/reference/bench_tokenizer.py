@@ -1,5 +1,8 @@
 """Tokenizer throughput: the Python reference vs clip-tokenizer vs
-instant-clip-tokenizer, measured in the same run on the same corpus.
+instant-clip-tokenizer, measured in the same run on the same corpora: `fixtures`
+(tests/fixtures/tokenizer/lines.txt, adversarial: most lines need an ftfy fixer) and
+`prompts` (OpenAI's 80 ImageNet templates over the 1000 classes, every 10th text, as
+benches/tokenize.rs builds it).
 
 Runs the reference (OpenAI's SimpleTokenizer / clip.tokenize, one thread),
 then `cargo bench -p clip-tokenizer --bench tokenize`, reads criterion's
@@ -16,7 +19,18 @@ from clip import clip
 from clip.simple_tokenizer import SimpleTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-LINES = (ROOT / "tests/fixtures/tokenizer/lines.txt").read_text(encoding="utf-8").split("\n")[:-1]
+DATA = ROOT / "crates/clip-zeroshot/data/imagenet"
+
+
+def corpora():
+    fixtures = (ROOT / "tests/fixtures/tokenizer/lines.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    classes = (DATA / "classes.txt").read_text(encoding="utf-8").splitlines()
+    templates = (DATA / "templates.txt").read_text(encoding="utf-8").splitlines()
+    prompts = [t.replace("{}", c) for t in templates for c in classes][::10]
+    return {"fixtures": fixtures, "prompts": prompts}
+
+
+LINES = []
 
 
 def rate(fn, min_seconds=3.0):
@@ -52,14 +66,12 @@ def python_rates():
     }
 
 
-def rust_rates():
-    subprocess.run(["cargo", "bench", "-p", "clip-tokenizer", "--bench", "tokenize", "--", "--noplot"],
-                   cwd=ROOT, check=True)
+def rust_rates(corpus):
     out = {}
     crit = ROOT / "target/criterion"
     for group, key in [("encode (1 thread)", "encode"), ("tokenize batch (all threads)", "batch")]:
         for impl in ["clip-tokenizer", "clip-tokenizer, cold cache", "instant-clip-tokenizer"]:
-            est = crit / group / impl / "new/estimates.json"
+            est = crit / group / impl / corpus / "new/estimates.json"
             if est.exists():
                 ns = json.loads(est.read_text())["mean"]["point_estimate"]
                 name = key + (", cold cache" if "cold" in impl else "")
@@ -68,9 +80,20 @@ def rust_rates():
 
 
 def main():
-    py = python_rates()
-    rs = rust_rates()
-    print(f"\ncorpus: {len(LINES)} texts (tests/fixtures/tokenizer/lines.txt)\n")
+    texts = corpora()
+    py = {}
+    for corpus, lines in texts.items():
+        LINES[:] = lines
+        py[corpus] = python_rates()
+    subprocess.run(["cargo", "bench", "-p", "clip-tokenizer", "--bench", "tokenize", "--", "--noplot"],
+                   cwd=ROOT, check=True)
+    for corpus, lines in texts.items():
+        LINES[:] = lines
+        table(corpus, py[corpus], rust_rates(corpus))
+
+
+def table(corpus, py, rs):
+    print(f"\ncorpus `{corpus}`: {len(LINES)} texts\n")
     print("| measure | Python reference | clip-tokenizer | instant-clip-tokenizer | clip-tokenizer / Python | clip-tokenizer / instant |")
     print("|---|---|---|---|---|---|")
     for name in ["encode", "encode, cold cache", "batch"]:

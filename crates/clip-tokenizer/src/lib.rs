@@ -22,6 +22,7 @@
 
 mod bpe;
 mod bytes;
+mod cache;
 pub mod clean;
 mod error;
 pub mod ftfy;

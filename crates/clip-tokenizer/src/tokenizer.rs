@@ -1,18 +1,13 @@
 //! The tokenizer: cleaning, pre-tokenizing, BPE, and OpenAI's `tokenize`.
 
-use std::sync::Arc;
-
 use rayon::prelude::*;
 
 use crate::bpe::bpe;
+use crate::cache::{WordCache, new_generation};
 use crate::clean::clean;
 use crate::error::TokenizerError;
 use crate::pretokenize::for_each_word;
 use crate::vocab::{EOT, OPENAI, SOT, VOCAB_SIZE, Vocab};
-
-/// Words kept in the BPE cache; beyond this the cache evicts, so memory stays
-/// bounded however much distinct text passes through.
-const CACHE_WORDS: usize = 1 << 16;
 
 /// OpenAI CLIP's tokenizer. Cheap to clone; safe to share across threads.
 ///
@@ -26,7 +21,8 @@ const CACHE_WORDS: usize = 1 << 16;
 #[derive(Clone)]
 pub struct Tokenizer {
     vocab: &'static Vocab,
-    cache: Arc<quick_cache::sync::Cache<String, Arc<[u32]>>>,
+    /// Which per-thread BPE caches are this tokenizer's (see [`WordCache`]).
+    generation: u64,
 }
 
 /// Token ids of a batch, row-major `[texts, context_length]`, zero-padded.
@@ -73,7 +69,7 @@ impl Tokenizer {
     pub fn new() -> Self {
         Tokenizer {
             vocab: &OPENAI,
-            cache: Arc::new(quick_cache::sync::Cache::new(CACHE_WORDS)),
+            generation: new_generation(),
         }
     }
 
@@ -96,17 +92,12 @@ impl Tokenizer {
 
     fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
         let text = clean(text);
-        for_each_word(&text, |word| match word {
-            "<|startoftext|>" => out.push(SOT),
-            "<|endoftext|>" => out.push(EOT),
-            _ => match self.cache.get(word) {
-                Some(ids) => out.extend_from_slice(&ids),
-                None => {
-                    let start = out.len();
-                    bpe(self.vocab, word.as_bytes(), out);
-                    self.cache.insert(word.to_owned(), out[start..].into());
-                }
-            },
+        WordCache::with(self.generation, |cache| {
+            for_each_word(&text, |word| match word {
+                "<|startoftext|>" => out.push(SOT),
+                "<|endoftext|>" => out.push(EOT),
+                _ => cache.extend(word, out, |out| bpe(self.vocab, word.as_bytes(), out)),
+            })
         });
     }
 
@@ -145,46 +136,48 @@ impl Tokenizer {
         if context_length == 0 {
             return Err(TokenizerError::ContextTooShort(context_length));
         }
-        let rows: Vec<Result<Vec<u32>, TokenizerError>> = texts
-            .par_iter()
+        let mut ids = vec![0; texts.len() * context_length];
+        let mut lengths = vec![0; texts.len()];
+        // Rows are written in place, each thread reusing one buffer; of several texts that
+        // are too long, the first is reported, as the reference's loop would.
+        let first_error = ids
+            .par_chunks_mut(context_length)
+            .zip(lengths.par_iter_mut())
             .enumerate()
-            .map(|(index, text)| self.row(index, text.as_ref(), context_length, truncate))
-            .collect();
-        let mut batch = TokenBatch {
-            ids: vec![0; texts.len() * context_length],
-            lengths: Vec::with_capacity(texts.len()),
-            context_length,
-        };
-        for (i, row) in rows.into_iter().enumerate() {
-            let row = row?;
-            batch.ids[i * context_length..][..row.len()].copy_from_slice(&row);
-            batch.lengths.push(row.len());
+            .map_init(Vec::new, |buffer, (index, (row, length))| {
+                let text = texts[index].as_ref();
+                buffer.clear();
+                buffer.push(SOT);
+                self.encode_into(text, buffer);
+                buffer.push(EOT);
+                if buffer.len() > context_length {
+                    if !truncate {
+                        return Some(TokenizerError::TooLong {
+                            index,
+                            text: text.to_owned(),
+                            tokens: buffer.len(),
+                            context_length,
+                        });
+                    }
+                    buffer.truncate(context_length);
+                    buffer[context_length - 1] = EOT;
+                }
+                row[..buffer.len()].copy_from_slice(buffer);
+                *length = buffer.len();
+                None
+            })
+            .flatten()
+            .min_by_key(|error| match error {
+                TokenizerError::TooLong { index, .. } => *index,
+                _ => usize::MAX,
+            });
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(TokenBatch {
+                ids,
+                lengths,
+                context_length,
+            }),
         }
-        Ok(batch)
-    }
-
-    fn row(
-        &self,
-        index: usize,
-        text: &str,
-        context_length: usize,
-        truncate: bool,
-    ) -> Result<Vec<u32>, TokenizerError> {
-        let mut row = vec![SOT];
-        self.encode_into(text, &mut row);
-        row.push(EOT);
-        if row.len() > context_length {
-            if !truncate {
-                return Err(TokenizerError::TooLong {
-                    index,
-                    text: text.to_owned(),
-                    tokens: row.len(),
-                    context_length,
-                });
-            }
-            row.truncate(context_length);
-            row[context_length - 1] = EOT;
-        }
-        Ok(row)
     }
 }
