@@ -100,7 +100,11 @@ impl Backend {
                 }
                 // Before any tensor exists: the first one fixes the device's dtypes.
                 device.configure(dtype).with_context(|| {
-                    format!("cannot set {precision:?} on the {} backend", self.name())
+                    format!(
+                        "cannot set {} on the {} backend",
+                        precision.name(),
+                        self.name()
+                    )
                 })?;
             }
             let a = Tensor::<1>::from_floats([1.0, 2.0], &device);

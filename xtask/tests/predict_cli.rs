@@ -2,28 +2,16 @@
 //! (fixture from `tests/reference/zeroshot_fixtures.py`), and its handling of bad input.
 
 mod common;
-use common::assert_one_line_error;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use common::{assert_one_line_error, fixtures, xtask};
 
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
-
-fn fixtures(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(relative)
-}
 
 fn predict(extra: &[&str]) -> std::process::Output {
     let weights = fixtures("models/tiny-vocab/state_dict.pt");
     let mut args = vec!["predict", "--weights", weights.to_str().unwrap()];
     args.extend(extra);
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&args)
-        .output()
-        .expect("xtask runs")
+    xtask(&args)
 }
 
 /// Runs the README example on `backend` in `dtype`; `None` when the backend has no device

@@ -1,22 +1,15 @@
 //! `cargo xtask tokenize` against `clip.tokenize` (fixtures written by
 //! `tests/reference/tokenizer_fixtures.py`), and its handling of bad input.
 
+mod common;
+use common::{assert_one_line_error, fixtures, stderr, xtask};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ndarray::Array2;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/tokenizer")
-        .join(name)
-}
-
-fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("xtask runs")
+    fixtures(&format!("tokenizer/{name}"))
 }
 
 #[test]
@@ -32,11 +25,7 @@ fn writes_the_reference_ids() {
         out.to_str().unwrap(),
         "--truncate",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{}", stderr(&run));
     let got: Array2<i64> = ndarray_npy::read_npy(&out).unwrap();
     let want: Array2<i64> = ndarray_npy::read_npy(fixture("lines_ids.npy")).unwrap();
     assert_eq!(got.shape(), want.shape());
@@ -50,19 +39,7 @@ fn writes_the_reference_ids() {
 }
 
 fn fails_cleanly(args: &[&str], message: &str) {
-    let run = xtask(args);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success(), "should fail: {args:?}");
-    assert!(
-        stderr.starts_with("error: ") && stderr.contains(message),
-        "stderr: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one error line: {stderr}"
-    );
+    assert_one_line_error(&xtask(args), message, &format!("{args:?}"));
 }
 
 #[test]
@@ -126,11 +103,7 @@ fn context_length_and_empty_lines() {
         "5",
         "--truncate",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{}", stderr(&run));
     let got: Array2<i64> = ndarray_npy::read_npy(&out).unwrap();
     // Row values as clip.tokenize(["hello world", "", "a photo of a cat"], 5, truncate=True).
     let want = ndarray::arr2(&[
