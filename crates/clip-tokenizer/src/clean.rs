@@ -36,12 +36,17 @@ static FIXABLE: LazyLock<Regex> = LazyLock::new(|| {
 /// `&`, line breaks need CR). Other text is untouched when [`FIXABLE`] finds nothing and
 /// it is already NFC. A `false` only means "run ftfy".
 pub fn is_untouched(text: &str) -> bool {
+    !needs_fixer(text) && (text.is_ascii() || unicode_normalization::is_nfc(text))
+}
+
+/// Whether some ftfy fixer other than NFC normalisation could change `text`.
+pub(crate) fn needs_fixer(text: &str) -> bool {
     if text.is_ascii() {
-        return text
+        return !text
             .bytes()
             .all(|b| matches!(b, b'\t' | b'\n' | b'\x0C' | b' '..=b'~') && b != b'&');
     }
-    !FIXABLE.is_match(text) && unicode_normalization::is_nfc(text)
+    FIXABLE.is_match(text)
 }
 
 /// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.

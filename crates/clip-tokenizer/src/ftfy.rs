@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::html;
+use crate::{clean, html};
 
 /// ftfy's `max_decode_length`: longer segments are cut into pieces this long.
 const MAX_DECODE_LENGTH: usize = 1_000_000;
@@ -65,6 +65,10 @@ pub fn fix_text(text: &str) -> String {
 }
 
 /// ftfy's `fix_and_explain` on one segment: all fixers until a fixed point.
+///
+/// After HTML unescaping, a text no other fixer can change (see
+/// [`clean::needs_fixer`], with `&` — the unescaper's alone — masked) only gets NFC,
+/// which is what ftfy's remaining fixers amount to on it; the rest run through plsfix.
 fn fix_segment(segment: &str, unescape: bool) -> String {
     let mut text = segment.to_owned();
     loop {
@@ -72,11 +76,20 @@ fn fix_segment(segment: &str, unescape: bool) -> String {
         if unescape {
             text = unescape_html(&text).into_owned();
         }
-        text = plsfix_without_html(&text);
-        text = ANSI_RE.replace_all(&text, "").into_owned();
-        let kept: String = text.chars().filter(|&c| !is_control(c)).collect();
-        if kept != text {
-            text = kept.nfc().collect();
+        let masked = if text.contains('&') {
+            Cow::Owned(text.replace('&', "%"))
+        } else {
+            Cow::Borrowed(text.as_str())
+        };
+        if clean::needs_fixer(&masked) {
+            text = plsfix_without_html(&text);
+            text = ANSI_RE.replace_all(&text, "").into_owned();
+            let kept: String = text.chars().filter(|&c| !is_control(c)).collect();
+            if kept != text {
+                text = kept.nfc().collect();
+            }
+        } else if !unicode_normalization::is_nfc(&text) {
+            text = text.nfc().collect();
         }
         if text == before {
             return text;
