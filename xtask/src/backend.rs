@@ -67,27 +67,32 @@ impl Backend {
     }
 
     /// `n` devices for data parallelism: the CPU backends have one device, so they get `n`
-    /// handles to it (one worker thread each); the GPU backends get devices `0..n`.
+    /// handles to it (one worker thread each); the GPU backends get their default device for
+    /// `n = 1`, else (discrete) GPUs `0..n`.
     pub fn devices(self, n: usize) -> Result<Vec<Device>> {
         match self {
             Backend::Ndarray | Backend::Flex => Ok(vec![self.device()?; n]),
-            Backend::Wgpu | Backend::Cuda => (0..n).map(|i| self.open(i, Precision::F32)).collect(),
+            _ if n == 1 => Ok(vec![self.device()?]),
+            Backend::Wgpu | Backend::Cuda => {
+                (0..n).map(|i| self.open(Some(i), Precision::F32)).collect()
+            }
         }
     }
 
-    /// The backend's first device in f32, or an error naming why it cannot run here.
+    /// The backend's default device in f32, or an error naming why it cannot run here.
     pub fn device(self) -> Result<Device> {
-        self.open(0, Precision::F32)
+        self.open(None, Precision::F32)
     }
 
-    /// The first device, computing in `precision`; an error when the backend has no
+    /// The default device, computing in `precision`; an error when the backend has no
     /// arithmetic in that precision.
     pub fn device_in(self, precision: Precision) -> Result<Device> {
-        self.open(0, precision)
+        self.open(None, precision)
     }
 
-    /// Device `index` of this backend in `precision`, checked by one small computation.
-    fn open(self, index: usize, precision: Precision) -> Result<Device> {
+    /// Device `index` (`None`: the backend's default) in `precision`, checked by one small
+    /// computation.
+    fn open(self, index: Option<usize>, precision: Precision) -> Result<Device> {
         let mut device = self.handle(index)?;
         guarded(self, index, || {
             if precision != Precision::F32 {
@@ -118,20 +123,22 @@ impl Backend {
         Ok(device)
     }
 
-    fn handle(self, index: usize) -> Result<Device> {
+    fn handle(self, index: Option<usize>) -> Result<Device> {
         match self {
             // Deprecated upstream in favour of flex, kept selectable for comparison.
             #[allow(deprecated)]
             Backend::Ndarray => Ok(Device::ndarray()),
             Backend::Flex => Ok(Device::flex()),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => Ok(Device::wgpu(if index == 0 {
-                burn::tensor::DeviceKind::DefaultDevice
-            } else {
-                burn::tensor::DeviceKind::DiscreteGpu(index)
+            Backend::Wgpu => Ok(Device::wgpu(match index {
+                None => burn::tensor::DeviceKind::DefaultDevice,
+                Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
             })),
             #[cfg(feature = "cuda")]
-            Backend::Cuda => Ok(Device::cuda(index)),
+            Backend::Cuda => Ok(Device::cuda(match index {
+                None => burn::tensor::DeviceIndex::Default,
+                Some(i) => burn::tensor::DeviceIndex::Specified(i),
+            })),
             #[allow(unreachable_patterns)]
             _ => {
                 let _ = index;
@@ -159,7 +166,11 @@ pub fn quiet_headless_display() {
 
 /// Runs `work`, turning a panic (Burn opens GPU devices lazily and panics when there is no
 /// driver, adapter or device) into an error.
-fn guarded(backend: Backend, index: usize, work: impl FnOnce() -> Result<()>) -> Result<()> {
+fn guarded(
+    backend: Backend,
+    index: Option<usize>,
+    work: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
     let outcome = panic::catch_unwind(AssertUnwindSafe(work));
@@ -171,8 +182,9 @@ fn guarded(backend: Backend, index: usize, work: impl FnOnce() -> Result<()>) ->
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("unknown failure");
         let reason = reason.lines().next().unwrap_or_default().trim();
+        let device = index.map_or("device".to_owned(), |i| format!("device {i}"));
         bail!(
-            "the {} backend has no usable device {index} here: {reason}",
+            "the {} backend has no usable {device} here: {reason}",
             backend.name()
         )
     })
