@@ -75,57 +75,49 @@ fn tiny(name: &str) -> std::path::PathBuf {
     fixture(&format!("models/{name}"))
 }
 
-#[test]
-fn tiny_vit_every_format() {
-    let dir = tiny("tiny-vit");
+/// Checks each `(file, format)` of `dir` on every backend the tests cover.
+fn check_on_every_backend(dir: &Path, files: &[(&str, Format)]) {
     for d in test_devices() {
         eprintln!("backend {}", d.name);
-        check(&dir, "openai.pt", Format::TorchScript, &d.device);
-        check(&dir, "state_dict.pt", Format::TorchStateDict, &d.device);
-        check(
-            &dir,
-            "open_clip_wrapped.pt",
-            Format::TorchStateDict,
-            &d.device,
-        );
-        check(
-            &dir,
-            "open_clip.safetensors",
-            Format::Safetensors,
-            &d.device,
-        );
-        check(&dir, "hf.safetensors", Format::HuggingFace, &d.device);
+        for &(file, format) in files {
+            check(dir, file, format, &d.device);
+        }
     }
+}
+
+#[test]
+fn tiny_vit_every_format() {
+    check_on_every_backend(
+        &tiny("tiny-vit"),
+        &[
+            ("openai.pt", Format::TorchScript),
+            ("state_dict.pt", Format::TorchStateDict),
+            ("open_clip_wrapped.pt", Format::TorchStateDict),
+            ("open_clip.safetensors", Format::Safetensors),
+            ("hf.safetensors", Format::HuggingFace),
+        ],
+    );
 }
 
 #[test]
 fn tiny_resnet_every_format() {
-    let dir = tiny("tiny-rn");
-    for d in test_devices() {
-        eprintln!("backend {}", d.name);
-        check(&dir, "openai.pt", Format::TorchScript, &d.device);
-        check(&dir, "state_dict.pt", Format::TorchStateDict, &d.device);
-        check(
-            &dir,
-            "open_clip_wrapped.pt",
-            Format::TorchStateDict,
-            &d.device,
-        );
-        check(
-            &dir,
-            "open_clip.safetensors",
-            Format::Safetensors,
-            &d.device,
-        );
-    }
+    check_on_every_backend(
+        &tiny("tiny-rn"),
+        &[
+            ("openai.pt", Format::TorchScript),
+            ("state_dict.pt", Format::TorchStateDict),
+            ("open_clip_wrapped.pt", Format::TorchStateDict),
+            ("open_clip.safetensors", Format::Safetensors),
+        ],
+    );
 }
 
 #[test]
 fn tiny_with_real_vocabulary() {
-    for d in test_devices() {
-        let dir = tiny("tiny-vocab");
-        check(&dir, "state_dict.pt", Format::TorchStateDict, &d.device);
-    }
+    check_on_every_backend(
+        &tiny("tiny-vocab"),
+        &[("state_dict.pt", Format::TorchStateDict)],
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `--backend` and `--dtype`: which Burn device the computing commands run on, and in which
 //! float precision.
 //!
-//! The GPU backends are compiled in by the `wgpu` and `cuda` features (both on by default)
+//! The GPU backends are compiled in by the `wgpu` (default) and `cuda` (opt-in) features
 //! and opened lazily by Burn, which panics when the driver or the device is missing. Every
 //! device handed out here has therefore run one small computation first, so a missing GPU is
 //! one clear error line rather than a panic in the middle of a command.
@@ -99,8 +99,9 @@ impl Backend {
                 let dtype = precision.float_dtype();
                 if !device.supports_dtype(dtype) {
                     bail!(
-                        "the {} backend does not compute in {precision:?}",
-                        self.name()
+                        "the {} backend does not compute in {}",
+                        self.name(),
+                        precision.name()
                     );
                 }
                 // Before any tensor exists: the first one fixes the device's dtypes.

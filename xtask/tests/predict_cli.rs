@@ -2,7 +2,7 @@
 //! (fixture from `tests/reference/zeroshot_fixtures.py`), and its handling of bad input.
 
 mod common;
-use common::{assert_one_line_error, fixtures, xtask};
+use common::{assert_one_line_error, fixtures, stderr, xtask};
 
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
@@ -35,11 +35,7 @@ fn readme_example(backend: &str, dtype: &str) -> Option<Vec<(String, f64)>> {
         assert_one_line_error(&run, "the cuda backend", "cuda");
         return None;
     }
-    assert!(
-        run.status.success(),
-        "{backend}: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{backend}: {}", stderr(&run));
     let stdout = String::from_utf8(run.stdout).unwrap();
     Some(
         stdout

@@ -36,17 +36,26 @@ static FIXABLE: LazyLock<Regex> = LazyLock::new(|| {
 /// `&`, line breaks need CR). Other text is untouched when [`FIXABLE`] finds nothing and
 /// it is already NFC. A `false` only means "run ftfy".
 pub fn is_untouched(text: &str) -> bool {
-    !needs_fixer(text) && (text.is_ascii() || unicode_normalization::is_nfc(text))
+    if text.is_ascii() {
+        return ascii_untouched(text);
+    }
+    !FIXABLE.is_match(text) && unicode_normalization::is_nfc(text)
 }
 
 /// Whether some ftfy fixer other than NFC normalisation could change `text`.
 pub(crate) fn needs_fixer(text: &str) -> bool {
     if text.is_ascii() {
-        return !text
-            .bytes()
-            .all(|b| matches!(b, b'\t' | b'\n' | b'\x0C' | b' '..=b'~') && b != b'&');
+        !ascii_untouched(text)
+    } else {
+        FIXABLE.is_match(text)
     }
-    FIXABLE.is_match(text)
+}
+
+/// ASCII text that no fixer touches: no control characters but tab, newline and form feed,
+/// and no `&`.
+fn ascii_untouched(text: &str) -> bool {
+    text.bytes()
+        .all(|b| matches!(b, b'\t' | b'\n' | b'\x0C' | b' '..=b'~') && b != b'&')
 }
 
 /// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.
