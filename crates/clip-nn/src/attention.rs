@@ -51,7 +51,7 @@ impl MultiheadAttention {
     /// from each query (−∞ before the softmax, exactly as CLIP's text mask).
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         let [batch, tokens, width] = x.dims();
-        let qkv = self.in_proj.forward(x);
+        let qkv = crate::linear(&self.in_proj, x);
         let q = qkv.clone().narrow(2, 0, width);
         let k = qkv.clone().narrow(2, width, width);
         let v = qkv.narrow(2, 2 * width, width);
@@ -67,8 +67,10 @@ impl MultiheadAttention {
             None,
             options,
         );
-        self.out_proj
-            .forward(merge_heads(out).reshape([batch, tokens, width]))
+        crate::linear(
+            &self.out_proj,
+            merge_heads(out).reshape([batch, tokens, width]),
+        )
     }
 }
 

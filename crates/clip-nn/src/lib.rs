@@ -8,6 +8,7 @@
 
 mod activation;
 mod attention;
+mod blas;
 mod block;
 mod layer_norm;
 mod mlp;
@@ -15,6 +16,7 @@ mod transformer;
 
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
+pub use blas::{blas_library, linear};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 pub use layer_norm::layer_norm;
 pub use mlp::{Mlp, MlpConfig};

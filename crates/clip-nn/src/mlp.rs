@@ -42,7 +42,7 @@ impl MlpConfig {
 impl Mlp {
     /// `[.., width] -> [.., width]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.c_proj
-            .forward(self.activation.forward(self.c_fc.forward(x)))
+        let hidden = self.activation.forward(crate::linear(&self.c_fc, x));
+        crate::linear(&self.c_proj, hidden)
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: encoding throughput of one architecture with random weights,
 //! printed as one JSON line `{"arch", "batch", "backend", "images_per_s", "texts_per_s"}`
-//! (plus `"dtype"`).
+//! (plus `"dtype"`, and `"blas"`: the system BLAS library the CPU matrix products went
+//! through, or null).
 //! `tests/reference/bench_model.py` runs OpenAI's code on the same shapes for the ratio.
 
 use std::time::{Duration, Instant};
@@ -97,6 +98,7 @@ pub fn run(args: Args) -> Result<()> {
         "batch": args.batch,
         "backend": args.backend.name(),
         "dtype": args.dtype.name(),
+        "blas": clip_nn::blas_library(),
         "images_per_s": (images_per_s * 100.0).round() / 100.0,
         "texts_per_s": (texts_per_s * 100.0).round() / 100.0,
     });
