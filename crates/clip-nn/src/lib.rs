@@ -16,7 +16,7 @@ mod transformer;
 
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
-pub use blas::{blas_library, linear};
+pub use blas::{blas_library, conv2d, linear};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 pub use layer_norm::layer_norm;
 pub use mlp::{Mlp, MlpConfig};

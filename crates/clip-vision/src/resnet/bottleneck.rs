@@ -5,6 +5,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::AvgPool2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use clip_nn::conv2d;
 
 use super::{avg_pool, batch_norm, conv1x1, conv3x3};
 
@@ -85,15 +86,15 @@ impl Bottleneck {
         let identity = match &self.downsample {
             Some(down) => down
                 .bn
-                .forward(down.conv.forward(down.avgpool.forward(x.clone()))),
+                .forward(conv2d(&down.conv, down.avgpool.forward(x.clone()))),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let mut out = relu(self.bn2.forward(self.conv2.forward(out)));
+        let out = relu(self.bn1.forward(conv2d(&self.conv1, x)));
+        let mut out = relu(self.bn2.forward(conv2d(&self.conv2, out)));
         if let Some(pool) = &self.avgpool {
             out = pool.forward(out);
         }
-        let out = self.bn3.forward(self.conv3.forward(out));
+        let out = self.bn3.forward(conv2d(&self.conv3, out));
         relu(out + identity)
     }
 }

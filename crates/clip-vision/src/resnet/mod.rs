@@ -13,6 +13,7 @@ use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use clip_nn::conv2d;
 
 /// Configuration of [`ModifiedResNet`] (OpenAI's `ModifiedResNet.__init__` arguments).
 #[derive(Config, Debug)]
@@ -133,9 +134,9 @@ impl ModifiedResNetConfig {
 impl ModifiedResNet {
     /// `[batch, 3, R, R]` pixels → `[batch, output_dim]` features (not normalised).
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.bn1.forward(self.conv1.forward(pixels)));
-        let x = relu(self.bn2.forward(self.conv2.forward(x)));
-        let x = relu(self.bn3.forward(self.conv3.forward(x)));
+        let x = relu(self.bn1.forward(conv2d(&self.conv1, pixels)));
+        let x = relu(self.bn2.forward(conv2d(&self.conv2, x)));
+        let x = relu(self.bn3.forward(conv2d(&self.conv3, x)));
         let mut x = self.avgpool.forward(x);
         for block in self
             .layer1

@@ -1,0 +1,224 @@
+//! `Conv2d` layers through the system BLAS: each image's patches laid out as columns
+//! (im2col), then one product with the weight seen as a [out, in · kh · kw] matrix.
+//!
+//! A 1×1 convolution with stride 1 and no padding (most of a ResNet bottleneck) needs no
+//! columns: the image already is the [in, h · w] matrix.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use super::{NO_TRANS, Operand, blas, contiguous, flex_f32, from_vec, gemm};
+
+/// `layer.forward(x)`, through the system BLAS where [`blas_library`](crate::blas_library)
+/// found one and the layer and tensors allow it (one group, no dilation, `Valid` or
+/// `Explicit` padding, float32 `flex`); the same sums up to float rounding order.
+pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let weight = layer.weight.val();
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    blas_conv2d(layer, &x, &weight, bias.as_ref()).unwrap_or_else(|| layer.forward(x))
+}
+
+/// Where each output pixel's receptive field starts, for one image.
+struct Geometry {
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    top: usize,
+    left: usize,
+    ho: usize,
+    wo: usize,
+}
+
+fn blas_conv2d(
+    layer: &Conv2d,
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
+) -> Option<Tensor<4>> {
+    let blas = blas()?;
+    if layer.groups != 1 || layer.dilation != [1, 1] {
+        return None;
+    }
+    let (top, left, bottom, right) = match layer.padding {
+        PaddingConfig2d::Valid => (0, 0, 0, 0),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
+        PaddingConfig2d::Same => return None,
+    };
+    let [batch, cin, h, w] = x.dims();
+    let [cout, weight_cin, kh, kw] = weight.dims();
+    let [sh, sw] = layer.stride;
+    let (hp, wp) = (h + top + bottom, w + left + right);
+    if weight_cin != cin || sh == 0 || sw == 0 || hp < kh || wp < kw || batch == 0 {
+        return None;
+    }
+    let g = Geometry {
+        h,
+        w,
+        kh,
+        kw,
+        stride: [sh, sw],
+        top,
+        left,
+        ho: (hp - kh) / sh + 1,
+        wo: (wp - kw) / sw + 1,
+    };
+    let (x, weight) = (flex_f32(x)?, flex_f32(weight)?);
+    let bias = match bias {
+        Some(b) => Some(flex_f32(b)?),
+        None => None,
+    };
+    let (images, weight) = (contiguous(&x)?, contiguous(&weight)?);
+    let bias = match &bias {
+        Some(b) => Some(contiguous(b)?),
+        None => None,
+    };
+
+    let patch = cin * kh * kw;
+    let pixels = g.ho * g.wo;
+    let a = Operand {
+        data: weight,
+        trans: NO_TRANS,
+        ld: patch,
+    };
+    let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && hp == h && wp == w;
+    let mut columns = if direct {
+        Vec::new()
+    } else {
+        vec![0.0f32; patch * pixels]
+    };
+    let mut out = vec![0.0f32; batch * cout * pixels];
+    let images = images.chunks_exact(cin * h * w);
+    for (image, out) in images.zip(out.chunks_exact_mut(cout * pixels)) {
+        // The bias seeds each output channel and the product is added to it (beta = 1).
+        if let Some(bias) = bias {
+            for (channel, &b) in out.chunks_exact_mut(pixels).zip(bias) {
+                channel.fill(b);
+            }
+        }
+        let b = Operand {
+            data: if direct {
+                image
+            } else {
+                im2col(image, &g, &mut columns);
+                &columns
+            },
+            trans: NO_TRANS,
+            ld: pixels,
+        };
+        let beta = if bias.is_some() { 1.0 } else { 0.0 };
+        if !gemm(blas, &a, &b, [cout, pixels, patch], beta, out) {
+            return None;
+        }
+    }
+    Some(from_vec(out, [batch, cout, g.ho, g.wo]))
+}
+
+/// Lays out one image [in, h, w] as columns [in · kh · kw, ho · wo]: row (c, i, j) holds,
+/// for every output pixel, the input at kernel offset (i, j) of channel c (0 in padding).
+fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32]) {
+    let plane = g.h * g.w;
+    columns
+        .par_chunks_mut(g.ho * g.wo)
+        .enumerate()
+        .with_min_len(8)
+        .for_each(|(row, dst)| {
+            let (channel, i, j) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+            let src = &image[channel * plane..][..plane];
+            // Output columns whose input column x = ox·stride + j − left lies inside the image.
+            let sx = g.stride[1];
+            let first = g.left.saturating_sub(j).div_ceil(sx).min(g.wo);
+            let end = (g.w + g.left)
+                .saturating_sub(j)
+                .div_ceil(sx)
+                .clamp(first, g.wo);
+            for (oy, dst) in dst.chunks_exact_mut(g.wo).enumerate() {
+                let Some(y) = (oy * g.stride[0] + i)
+                    .checked_sub(g.top)
+                    .filter(|&y| y < g.h)
+                else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                let line = &src[y * g.w..][..g.w];
+                let (before, rest) = dst.split_at_mut(first);
+                let (inside, after) = rest.split_at_mut(end - first);
+                before.fill(0.0);
+                after.fill(0.0);
+                if inside.is_empty() {
+                    continue;
+                }
+                let x0 = first * sx + j - g.left;
+                if sx == 1 {
+                    inside.copy_from_slice(&line[x0..x0 + inside.len()]);
+                } else {
+                    for (d, &v) in inside.iter_mut().zip(line[x0..].iter().step_by(sx)) {
+                        *d = v;
+                    }
+                }
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    use super::*;
+    use crate::blas::require_blas;
+
+    fn check(config: Conv2dConfig, input: [usize; 4]) {
+        let device = Device::flex();
+        let layer = config.init(&device);
+        let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
+        let expected = layer.forward(x.clone());
+        let weight = layer.weight.val();
+        let bias = layer.bias.as_ref().map(|b| b.val());
+        let got = blas_conv2d(&layer, &x, &weight, bias.as_ref())
+            .expect("this convolution should take the BLAS path");
+        got.into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::permissive());
+    }
+
+    #[test]
+    fn matches_burn_conv2d() {
+        if !require_blas() {
+            return;
+        }
+        // ResNet's shapes: 1×1 (direct), 3×3 padded, the strided stem, no bias.
+        check(Conv2dConfig::new([8, 12], [1, 1]), [2, 8, 5, 6]);
+        let padded = Conv2dConfig::new([4, 6], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_bias(false);
+        check(padded, [2, 4, 7, 5]);
+        let stem = Conv2dConfig::new([3, 5], [3, 3])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+        check(stem, [1, 3, 9, 8]);
+        // Uneven padding and a non-square kernel and stride.
+        let uneven = Conv2dConfig::new([3, 4], [2, 3])
+            .with_stride([1, 2])
+            .with_padding(PaddingConfig2d::Explicit(0, 2, 1, 0));
+        check(uneven, [2, 3, 6, 7]);
+        // Padding wider than the kernel reaches: whole rows and columns of zeros.
+        let wide = Conv2dConfig::new([2, 3], [2, 2])
+            .with_stride([3, 3])
+            .with_padding(PaddingConfig2d::Explicit(4, 5, 4, 5));
+        check(wide, [1, 2, 2, 3]);
+    }
+
+    #[test]
+    fn grouped_convolutions_use_burn() {
+        let device = Device::flex();
+        let layer = Conv2dConfig::new([4, 4], [1, 1])
+            .with_groups(2)
+            .init(&device);
+        let x = Tensor::<4>::ones([1, 4, 3, 3], &device);
+        assert!(blas_conv2d(&layer, &x, &layer.weight.val(), None).is_none());
+        assert_eq!(conv2d(&layer, x).dims(), [1, 4, 3, 3]);
+    }
+}

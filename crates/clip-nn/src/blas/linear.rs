@@ -1,0 +1,116 @@
+//! `Linear` layers through the system BLAS.
+
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+
+use super::{blas, contiguous, flex_f32, from_vec, gemm, operand};
+
+/// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] through the system BLAS, or
+/// `None` when this product cannot take that path (see the module documentation).
+pub(super) fn blas_linear<const D: usize>(
+    x: &Tensor<D>,
+    weight: &Tensor<2>,
+    bias: Option<&Tensor<1>>,
+) -> Option<Tensor<D>> {
+    let blas = blas()?;
+    let dims = x.dims();
+    let [k, n] = weight.dims();
+    let rows: usize = dims[..D - 1].iter().product();
+    if D < 2 || dims[D - 1] != k || rows == 0 || n == 0 || k == 0 {
+        return None;
+    }
+    let x = flex_f32(&x.clone().reshape([rows, k]))?;
+    let w = flex_f32(weight)?;
+    let b = match bias {
+        Some(b) => Some(flex_f32(b)?),
+        None => None,
+    };
+    let bias = match &b {
+        Some(b) => Some(contiguous(b)?),
+        None => None,
+    };
+    let (a, bw) = (operand(&x)?, operand(&w)?);
+
+    // The bias seeds the output and the product is added to it (beta = 1): one pass less.
+    let mut out = match bias {
+        Some(bias) => bias.repeat(rows),
+        None => vec![0.0f32; rows * n],
+    };
+    let beta = if bias.is_some() { 1.0 } else { 0.0 };
+    if !gemm(blas, &a, &bw, [rows, n, k], beta, &mut out) {
+        return None;
+    }
+    let mut out_dims = dims;
+    out_dims[D - 1] = n;
+    Some(from_vec(out, [rows, n]).reshape(out_dims))
+}
+
+/// `layer.forward(x)`, through the system BLAS where [`blas_library`](crate::blas_library) found one and the
+/// tensors allow it; the result is the same product up to float rounding order.
+pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let weight = layer.weight.val();
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    blas_linear(&x, &weight, bias.as_ref()).unwrap_or_else(|| layer.forward(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::nn::LinearConfig;
+    use burn::tensor::{Device, Distribution, Tensor, Tolerance};
+
+    use super::*;
+    use crate::blas::require_blas;
+
+    fn check(layer: &Linear, x: Tensor<3>) {
+        let expected = layer.forward(x.clone());
+        let got = blas_linear(
+            &x,
+            &layer.weight.val(),
+            layer.bias.as_ref().map(|b| b.val()).as_ref(),
+        );
+        let got = got.expect("this product should take the BLAS path");
+        got.into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::permissive());
+    }
+
+    #[test]
+    fn matches_burn_linear_with_bias_and_without() {
+        if !require_blas() {
+            return;
+        }
+        let device = Device::flex();
+        let x = Tensor::<3>::random([3, 7, 40], Distribution::Normal(0.0, 1.0), &device);
+        let with_bias = LinearConfig::new(40, 24).init(&device);
+        check(&with_bias, x.clone());
+        let without = LinearConfig::new(40, 24).with_bias(false).init(&device);
+        check(&without, x);
+    }
+
+    #[test]
+    fn reads_strided_operands_in_place() {
+        if !require_blas() {
+            return;
+        }
+        let device = Device::flex();
+        // A weight stored as PyTorch's [out, in] and transposed (a strided view), and an
+        // input narrowed out of a wider tensor (rows further apart than their length).
+        let mut layer = LinearConfig::new(40, 24).init(&device);
+        let stored = Tensor::<2>::random([24, 40], Distribution::Normal(0.0, 1.0), &device);
+        layer.weight = Param::from_tensor(stored.transpose());
+        let wide = Tensor::<3>::random([2, 5, 64], Distribution::Normal(0.0, 1.0), &device);
+        check(&layer, wide.narrow(2, 10, 40));
+    }
+
+    #[test]
+    fn autodiff_tensors_use_burn() {
+        // Training: gradients must flow through Burn's own linear.
+        let device = Device::flex().autodiff();
+        let layer = LinearConfig::new(8, 4).init(&device);
+        let x = Tensor::<3>::ones([1, 2, 8], &device);
+        let weight = layer.weight.val();
+        assert!(blas_linear(&x, &weight, None).is_none());
+        // The public entry still computes, through Burn.
+        assert_eq!(linear(&layer, x).dims(), [1, 2, 4]);
+    }
+}
