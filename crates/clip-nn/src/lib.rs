@@ -5,6 +5,9 @@
 //! once so that `clip-vision` and `clip-text` both stand on it. Field names mirror the
 //! reference (`resblocks`, `ln_1`, `attn`, `mlp.c_fc`, `mlp.c_proj`) so that a checkpoint
 //! key maps onto a module path with as few renames as possible.
+//!
+//! [`linear`] and [`conv2d`] run a layer's product through the system BLAS (OpenBLAS, loaded
+//! at run time) on the CPU backend, and through Burn everywhere else; see [`blas_library`].
 
 mod activation;
 mod attention;
@@ -16,7 +19,7 @@ mod transformer;
 
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
-pub use blas::{blas_library, conv2d, linear};
+pub use blas::{blas_library, conv2d, linear, linear_activated};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 pub use layer_norm::layer_norm;
 pub use mlp::{Mlp, MlpConfig};

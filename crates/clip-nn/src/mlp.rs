@@ -42,7 +42,7 @@ impl MlpConfig {
 impl Mlp {
     /// `[.., width] -> [.., width]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let hidden = self.activation.forward(crate::linear(&self.c_fc, x));
+        let hidden = crate::linear_activated(&self.c_fc, x, self.activation);
         crate::linear(&self.c_proj, hidden)
     }
 }

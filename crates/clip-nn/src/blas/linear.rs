@@ -2,15 +2,19 @@
 
 use burn::nn::Linear;
 use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use crate::Activation;
 
 use super::{blas, contiguous, flex_f32, from_vec, gemm, operand};
 
 /// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] through the system BLAS, or
 /// `None` when this product cannot take that path (see the module documentation).
-pub(super) fn blas_linear<const D: usize>(
+fn blas_linear<const D: usize>(
     x: &Tensor<D>,
     weight: &Tensor<2>,
     bias: Option<&Tensor<1>>,
+    then: Option<fn(&mut [f32])>,
 ) -> Option<Tensor<D>> {
     let blas = blas()?;
     let dims = x.dims();
@@ -40,6 +44,9 @@ pub(super) fn blas_linear<const D: usize>(
     if !gemm(blas, &a, &bw, [rows, n, k], beta, &mut out) {
         return None;
     }
+    if let Some(then) = then {
+        out.par_chunks_mut(1 << 14).for_each(then);
+    }
     let mut out_dims = dims;
     out_dims[D - 1] = n;
     Some(from_vec(out, [rows, n]).reshape(out_dims))
@@ -50,7 +57,31 @@ pub(super) fn blas_linear<const D: usize>(
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     let weight = layer.weight.val();
     let bias = layer.bias.as_ref().map(|b| b.val());
-    blas_linear(&x, &weight, bias.as_ref()).unwrap_or_else(|| layer.forward(x))
+    blas_linear(&x, &weight, bias.as_ref(), None).unwrap_or_else(|| layer.forward(x))
+}
+
+/// `activation.forward(linear(layer, x))`; on the BLAS path QuickGELU is applied to the
+/// product in place while it is in hand (one pass instead of three, no intermediates).
+pub fn linear_activated<const D: usize>(
+    layer: &Linear,
+    x: Tensor<D>,
+    activation: Activation,
+) -> Tensor<D> {
+    if activation == Activation::QuickGelu {
+        let weight = layer.weight.val();
+        let bias = layer.bias.as_ref().map(|b| b.val());
+        if let Some(out) = blas_linear(&x, &weight, bias.as_ref(), Some(quick_gelu)) {
+            return out;
+        }
+    }
+    activation.forward(linear(layer, x))
+}
+
+/// OpenAI's QuickGELU, `x · σ(1.702 x)`, in place.
+fn quick_gelu(values: &mut [f32]) {
+    for v in values {
+        *v /= 1.0 + (-1.702 * *v).exp();
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +99,7 @@ mod tests {
             &x,
             &layer.weight.val(),
             layer.bias.as_ref().map(|b| b.val()).as_ref(),
+            None,
         );
         let got = got.expect("this product should take the BLAS path");
         got.into_data()
@@ -85,6 +117,30 @@ mod tests {
         check(&with_bias, x.clone());
         let without = LinearConfig::new(40, 24).with_bias(false).init(&device);
         check(&without, x);
+    }
+
+    #[test]
+    fn fuses_quick_gelu() {
+        if !require_blas() {
+            return;
+        }
+        let device = Device::flex();
+        let layer = LinearConfig::new(40, 24).init(&device);
+        let x = Tensor::<3>::random([2, 9, 40], Distribution::Normal(0.0, 3.0), &device);
+        let weight = layer.weight.val();
+        let bias = layer.bias.as_ref().map(|b| b.val());
+        let fused = blas_linear(&x, &weight, bias.as_ref(), Some(quick_gelu))
+            .expect("this product should take the BLAS path");
+        let unfused = Activation::QuickGelu.forward(layer.forward(x.clone()));
+        fused
+            .into_data()
+            .assert_approx_eq::<f32>(&unfused.into_data(), Tolerance::permissive());
+        // The public entry agrees, and keeps the exact GELU unfused.
+        let gelu = linear_activated(&layer, x.clone(), Activation::Gelu);
+        gelu.into_data().assert_approx_eq::<f32>(
+            &Activation::Gelu.forward(layer.forward(x)).into_data(),
+            Tolerance::permissive(),
+        );
     }
 
     #[test]
@@ -109,7 +165,7 @@ mod tests {
         let layer = LinearConfig::new(8, 4).init(&device);
         let x = Tensor::<3>::ones([1, 2, 8], &device);
         let weight = layer.weight.val();
-        assert!(blas_linear(&x, &weight, None).is_none());
+        assert!(blas_linear(&x, &weight, None, None).is_none());
         // The public entry still computes, through Burn.
         assert_eq!(linear(&layer, x).dims(), [1, 2, 4]);
     }

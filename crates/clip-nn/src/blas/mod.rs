@@ -19,7 +19,7 @@ mod conv;
 mod linear;
 
 pub use conv::conv2d;
-pub use linear::linear;
+pub use linear::{linear, linear_activated};
 
 /// `cblas_sgemm`'s C signature (row-major layout, both transposes, scalars, leading dims).
 type SgemmFn = unsafe extern "C" fn(
