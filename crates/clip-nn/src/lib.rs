@@ -11,16 +11,16 @@
 
 mod activation;
 mod attention;
-mod blas;
 mod block;
+mod cpu;
 mod layer_norm;
 mod mlp;
 mod transformer;
 
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
-pub use blas::{blas_library, conv2d, linear, linear_activated};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
+pub use cpu::{avg_pool2d, blas_library, conv2d, conv2d_batch_norm, linear, linear_activated};
 pub use layer_norm::layer_norm;
 pub use mlp::{Mlp, MlpConfig};
 pub use transformer::{Transformer, TransformerConfig};

@@ -5,7 +5,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::AvgPool2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use clip_nn::conv2d;
+use clip_nn::{avg_pool2d, conv2d_batch_norm};
 
 use super::{avg_pool, batch_norm, conv1x1, conv3x3};
 
@@ -84,17 +84,20 @@ impl Bottleneck {
     /// `[batch, inplanes, H, W] -> [batch, 4·planes, H/stride, W/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(down) => down
-                .bn
-                .forward(conv2d(&down.conv, down.avgpool.forward(x.clone()))),
+            Some(down) => conv2d_batch_norm(
+                &down.conv,
+                &down.bn,
+                false,
+                avg_pool2d(&down.avgpool, x.clone()),
+            ),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(conv2d(&self.conv1, x)));
-        let mut out = relu(self.bn2.forward(conv2d(&self.conv2, out)));
+        let out = conv2d_batch_norm(&self.conv1, &self.bn1, true, x);
+        let mut out = conv2d_batch_norm(&self.conv2, &self.bn2, true, out);
         if let Some(pool) = &self.avgpool {
-            out = pool.forward(out);
+            out = avg_pool2d(pool, out);
         }
-        let out = self.bn3.forward(conv2d(&self.conv3, out));
+        let out = conv2d_batch_norm(&self.conv3, &self.bn3, false, out);
         relu(out + identity)
     }
 }

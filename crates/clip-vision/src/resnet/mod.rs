@@ -11,9 +11,8 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use clip_nn::conv2d;
+use clip_nn::{avg_pool2d, conv2d_batch_norm};
 
 /// Configuration of [`ModifiedResNet`] (OpenAI's `ModifiedResNet.__init__` arguments).
 #[derive(Config, Debug)]
@@ -134,10 +133,10 @@ impl ModifiedResNetConfig {
 impl ModifiedResNet {
     /// `[batch, 3, R, R]` pixels → `[batch, output_dim]` features (not normalised).
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.bn1.forward(conv2d(&self.conv1, pixels)));
-        let x = relu(self.bn2.forward(conv2d(&self.conv2, x)));
-        let x = relu(self.bn3.forward(conv2d(&self.conv3, x)));
-        let mut x = self.avgpool.forward(x);
+        let x = conv2d_batch_norm(&self.conv1, &self.bn1, true, pixels);
+        let x = conv2d_batch_norm(&self.conv2, &self.bn2, true, x);
+        let x = conv2d_batch_norm(&self.conv3, &self.bn3, true, x);
+        let mut x = avg_pool2d(&self.avgpool, x);
         for block in self
             .layer1
             .iter()

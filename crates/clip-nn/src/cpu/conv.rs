@@ -4,9 +4,9 @@
 //! A 1×1 convolution with stride 1 and no padding (most of a ResNet bottleneck) needs no
 //! columns: the image already is the [in, h · w] matrix.
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::Tensor;
+use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::tensor::{Tensor, activation};
 use rayon::prelude::*;
 
 use super::{NO_TRANS, Operand, blas, contiguous, flex_f32, from_vec, gemm};
@@ -15,9 +15,64 @@ use super::{NO_TRANS, Operand, blas, contiguous, flex_f32, from_vec, gemm};
 /// found one and the layer and tensors allow it (one group, no dilation, `Valid` or
 /// `Explicit` padding, float32 `flex`); the same sums up to float rounding order.
 pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let weight = layer.weight.val();
-    let bias = layer.bias.as_ref().map(|b| b.val());
-    blas_conv2d(layer, &x, &weight, bias.as_ref()).unwrap_or_else(|| layer.forward(x))
+    blas_conv2d(layer, &x, None).unwrap_or_else(|| layer.forward(x))
+}
+
+/// `relu?(norm.forward(conv2d(layer, x)))`, the ResNet's conv–batch-norm(–ReLU) unit. On
+/// the BLAS path the (inference) batch norm and the ReLU are applied to each image's
+/// product in place, as a per-channel scale and shift, instead of as passes of their own.
+pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor<4>) -> Tensor<4> {
+    let fused = NormRelu::new(norm, relu).and_then(|then| blas_conv2d(layer, &x, Some(&then)));
+    fused.unwrap_or_else(|| {
+        let out = norm.forward(conv2d(layer, x));
+        if relu { activation::relu(out) } else { out }
+    })
+}
+
+/// An inference batch norm as `x · scale + shift` per channel, then optionally ReLU.
+struct NormRelu {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    relu: bool,
+}
+
+impl NormRelu {
+    /// The running statistics folded as PyTorch's eval-mode batch norm does
+    /// (`scale = γ / √(var + ε)`, `shift = β − mean · scale`); `None` off the float32 flex
+    /// backend, where the layer keeps Burn's batch norm.
+    fn new(norm: &BatchNorm, relu: bool) -> Option<Self> {
+        let values =
+            |t: Tensor<1>| -> Option<Vec<f32>> { Some(contiguous(&flex_f32(&t)?)?.to_vec()) };
+        let gamma = values(norm.gamma.val())?;
+        let beta = values(norm.beta.val())?;
+        let mean = values(norm.running_mean.value())?;
+        let var = values(norm.running_var.value())?;
+        let eps = norm.epsilon as f32;
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + eps).sqrt())
+            .collect();
+        let shift = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        Some(NormRelu { scale, shift, relu })
+    }
+
+    /// Applies to one image's output [channels, pixels].
+    fn apply(&self, out: &mut [f32], pixels: usize) {
+        out.par_chunks_mut(pixels)
+            .zip(self.scale.par_iter().zip(&self.shift))
+            .for_each(|(channel, (&scale, &shift))| {
+                for v in channel {
+                    let y = *v * scale + shift;
+                    *v = if self.relu { y.max(0.0) } else { y };
+                }
+            });
+    }
 }
 
 /// Where each output pixel's receptive field starts, for one image.
@@ -33,13 +88,11 @@ struct Geometry {
     wo: usize,
 }
 
-fn blas_conv2d(
-    layer: &Conv2d,
-    x: &Tensor<4>,
-    weight: &Tensor<4>,
-    bias: Option<&Tensor<1>>,
-) -> Option<Tensor<4>> {
+fn blas_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option<Tensor<4>> {
     let blas = blas()?;
+    let weight = &layer.weight.val();
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let bias = bias.as_ref();
     if layer.groups != 1 || layer.dilation != [1, 1] {
         return None;
     }
@@ -52,6 +105,9 @@ fn blas_conv2d(
     let [cout, weight_cin, kh, kw] = weight.dims();
     let [sh, sw] = layer.stride;
     let (hp, wp) = (h + top + bottom, w + left + right);
+    if then.is_some_and(|t| t.scale.len() != cout) {
+        return None;
+    }
     if weight_cin != cin || sh == 0 || sw == 0 || hp < kh || wp < kw || batch == 0 {
         return None;
     }
@@ -113,6 +169,9 @@ fn blas_conv2d(
         if !gemm(blas, &a, &b, [cout, pixels, patch], beta, out) {
             return None;
         }
+        if let Some(then) = then {
+            then.apply(out, pixels);
+        }
     }
     Some(from_vec(out, [batch, cout, g.ho, g.wo]))
 }
@@ -165,21 +224,21 @@ fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
+    use burn::module::{Param, RunningState};
+    use burn::nn::BatchNormConfig;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
-    use crate::blas::require_blas;
+    use crate::cpu::require_blas;
 
     fn check(config: Conv2dConfig, input: [usize; 4]) {
         let device = Device::flex();
         let layer = config.init(&device);
         let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
         let expected = layer.forward(x.clone());
-        let weight = layer.weight.val();
-        let bias = layer.bias.as_ref().map(|b| b.val());
-        let got = blas_conv2d(&layer, &x, &weight, bias.as_ref())
-            .expect("this convolution should take the BLAS path");
+        let got =
+            blas_conv2d(&layer, &x, None).expect("this convolution should take the BLAS path");
         got.into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::permissive());
     }
@@ -212,13 +271,44 @@ mod tests {
     }
 
     #[test]
+    fn fuses_batch_norm_and_relu() {
+        if !require_blas() {
+            return;
+        }
+        let device = Device::flex();
+        let conv = Conv2dConfig::new([4, 6], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_bias(false)
+            .init(&device);
+        // Statistics away from the identity, as a trained network's are.
+        let mut norm = BatchNormConfig::new(6).init(&device);
+        let random = |shift: f32| {
+            Tensor::<1>::random([6], Distribution::Uniform(0.5, 2.0), &device).add_scalar(shift)
+        };
+        norm.gamma = Param::from_tensor(random(-1.2));
+        norm.beta = Param::from_tensor(random(-1.0));
+        norm.running_mean = RunningState::new(random(-1.0));
+        norm.running_var = RunningState::new(random(0.0));
+        let x = Tensor::<4>::random([2, 4, 5, 6], Distribution::Normal(0.0, 1.0), &device);
+        for relu in [false, true] {
+            let then = NormRelu::new(&norm, relu).expect("flex f32 statistics");
+            let fused = blas_conv2d(&conv, &x, Some(&then)).expect("BLAS path");
+            let plain = norm.forward(conv.forward(x.clone()));
+            let plain = if relu { activation::relu(plain) } else { plain };
+            fused
+                .into_data()
+                .assert_approx_eq::<f32>(&plain.into_data(), Tolerance::permissive());
+        }
+    }
+
+    #[test]
     fn grouped_convolutions_use_burn() {
         let device = Device::flex();
         let layer = Conv2dConfig::new([4, 4], [1, 1])
             .with_groups(2)
             .init(&device);
         let x = Tensor::<4>::ones([1, 4, 3, 3], &device);
-        assert!(blas_conv2d(&layer, &x, &layer.weight.val(), None).is_none());
+        assert!(blas_conv2d(&layer, &x, None).is_none());
         assert_eq!(conv2d(&layer, x).dims(), [1, 4, 3, 3]);
     }
 }

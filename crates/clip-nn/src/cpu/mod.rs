@@ -1,13 +1,18 @@
-//! The CPU's matrix products through a system BLAS, when one is installed.
+//! Fast paths for the CPU backend: matrix products through a system BLAS, and the work
+//! around them fused into the products' outputs.
 //!
 //! Nearly three quarters of a CPU forward pass is matrix products, and Burn's pure-Rust CPU
 //! backend (`flex`, through the `gemm` crate) runs them at about half the speed of an
 //! optimised BLAS. OpenBLAS is loaded at run time (`dlopen`), not linked: a machine without
 //! it builds and runs exactly as before, only slower. `CLIP_BLAS=/path/to/libcblas.so`
 //! chooses another library exporting `cblas_sgemm`; `CLIP_BLAS=off` disables the path.
+//! Around the products: QuickGELU ([`linear_activated`]) and inference batch norm + ReLU
+//! ([`conv2d_batch_norm`]) are applied to a product's output in place, and ResNet's
+//! tiling average pools ([`avg_pool2d`]) run directly on the storage.
 //!
-//! Only plain `flex` float32 tensors take it. Autodiff tensors (training), other backends
-//! and other dtypes go through Burn unchanged, so gradients and GPUs never see this code.
+//! Only plain `flex` float32 tensors take these paths. Autodiff tensors (training), other
+//! backends and other dtypes go through Burn unchanged, so gradients and GPUs never see
+//! this code.
 
 use std::ffi::c_int;
 use std::sync::OnceLock;
@@ -17,9 +22,11 @@ use burn::tensor::{DType, Shape, Tensor, TensorData};
 
 mod conv;
 mod linear;
+mod pool;
 
-pub use conv::conv2d;
+pub use conv::{conv2d, conv2d_batch_norm};
 pub use linear::{linear, linear_activated};
+pub use pool::avg_pool2d;
 
 /// `cblas_sgemm`'s C signature (row-major layout, both transposes, scalars, leading dims).
 type SgemmFn = unsafe extern "C" fn(

@@ -91,7 +91,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor, Tolerance};
 
     use super::*;
-    use crate::blas::require_blas;
+    use crate::cpu::require_blas;
 
     fn check(layer: &Linear, x: Tensor<3>) {
         let expected = layer.forward(x.clone());
