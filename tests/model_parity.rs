@@ -12,6 +12,8 @@ use clip_text::TokenIds;
 
 const MIN_COSINE: f64 = 0.99999;
 const MAX_RELATIVE: f64 = 1e-4;
+/// Largest logit error, in units of cosine (logit / exp(logit_scale)).
+const MAX_LOGIT_COSINE_ERROR: f64 = 1e-5;
 
 fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
@@ -71,7 +73,7 @@ fn check(dir: &Path, file: &str, expected_format: Format, device: &Device) {
             .fold(0.0f64, |m, (&a, b)| m.max((f64::from(a) - b).abs()));
         let cosine_error = worst / expected.exp();
         assert!(
-            cosine_error <= MAX_RELATIVE / 10.0,
+            cosine_error <= MAX_LOGIT_COSINE_ERROR,
             "{what} {name}: largest error {worst} (in cosine units {cosine_error})"
         );
     }

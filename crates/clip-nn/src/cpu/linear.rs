@@ -52,12 +52,10 @@ fn blas_linear<const D: usize>(
     Some(from_vec(out, [rows, n]).reshape(out_dims))
 }
 
-/// `layer.forward(x)`, through the system BLAS where [`blas_library`](crate::blas_library) found one and the
-/// tensors allow it; the result is the same product up to float rounding order.
+/// `layer.forward(x)`, through the system BLAS where [`blas_library`](crate::blas_library)
+/// found one and the tensors allow it; the same product up to float rounding order.
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
-    let weight = layer.weight.val();
-    let bias = layer.bias.as_ref().map(|b| b.val());
-    blas_linear(&x, &weight, bias.as_ref(), None).unwrap_or_else(|| layer.forward(x))
+    through_blas(layer, &x, None).unwrap_or_else(|| layer.forward(x))
 }
 
 /// `activation.forward(linear(layer, x))`; on the BLAS path QuickGELU is applied to the
@@ -67,14 +65,21 @@ pub fn linear_activated<const D: usize>(
     x: Tensor<D>,
     activation: Activation,
 ) -> Tensor<D> {
-    if activation == Activation::QuickGelu {
-        let weight = layer.weight.val();
-        let bias = layer.bias.as_ref().map(|b| b.val());
-        if let Some(out) = blas_linear(&x, &weight, bias.as_ref(), Some(quick_gelu)) {
-            return out;
-        }
-    }
-    activation.forward(linear(layer, x))
+    let fused = match activation {
+        Activation::QuickGelu => through_blas(layer, &x, Some(quick_gelu)),
+        Activation::Gelu => None,
+    };
+    fused.unwrap_or_else(|| activation.forward(linear(layer, x)))
+}
+
+/// [`blas_linear`] with the layer's own weight and bias.
+fn through_blas<const D: usize>(
+    layer: &Linear,
+    x: &Tensor<D>,
+    then: Option<fn(&mut [f32])>,
+) -> Option<Tensor<D>> {
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    blas_linear(x, &layer.weight.val(), bias.as_ref(), then)
 }
 
 /// OpenAI's QuickGELU, `x · σ(1.702 x)`, in place.
@@ -95,13 +100,7 @@ mod tests {
 
     fn check(layer: &Linear, x: Tensor<3>) {
         let expected = layer.forward(x.clone());
-        let got = blas_linear(
-            &x,
-            &layer.weight.val(),
-            layer.bias.as_ref().map(|b| b.val()).as_ref(),
-            None,
-        );
-        let got = got.expect("this product should take the BLAS path");
+        let got = through_blas(layer, &x, None).expect("this product should take the BLAS path");
         got.into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::permissive());
     }
@@ -127,9 +126,7 @@ mod tests {
         let device = Device::flex();
         let layer = LinearConfig::new(40, 24).init(&device);
         let x = Tensor::<3>::random([2, 9, 40], Distribution::Normal(0.0, 3.0), &device);
-        let weight = layer.weight.val();
-        let bias = layer.bias.as_ref().map(|b| b.val());
-        let fused = blas_linear(&x, &weight, bias.as_ref(), Some(quick_gelu))
+        let fused = through_blas(&layer, &x, Some(quick_gelu))
             .expect("this product should take the BLAS path");
         let unfused = Activation::QuickGelu.forward(layer.forward(x.clone()));
         fused
@@ -164,8 +161,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let layer = LinearConfig::new(8, 4).init(&device);
         let x = Tensor::<3>::ones([1, 2, 8], &device);
-        let weight = layer.weight.val();
-        assert!(blas_linear(&x, &weight, None, None).is_none());
+        assert!(through_blas(&layer, &x, None).is_none());
         // The public entry still computes, through Burn.
         assert_eq!(linear(&layer, x).dims(), [1, 2, 4]);
     }

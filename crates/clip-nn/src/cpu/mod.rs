@@ -104,10 +104,17 @@ pub fn blas_library() -> Option<&'static str> {
 
 /// A row-major operand as cblas sees it: its buffer from the first element, whether it is
 /// stored transposed, and its leading dimension.
-pub(crate) struct Operand<'a> {
+struct Operand<'a> {
     data: &'a [f32],
     trans: c_int,
     ld: usize,
+}
+
+impl Operand<'_> {
+    /// Whether the buffer holds `outer` lines of `inner` elements, `ld` apart.
+    fn covers(&self, outer: usize, inner: usize) -> bool {
+        outer == 0 || self.data.len() >= (outer - 1) * self.ld + inner
+    }
 }
 
 /// Views a 2-d flex tensor as a cblas operand without copying, if its layout allows
@@ -123,10 +130,8 @@ fn operand(t: &FlexTensor) -> Option<Operand<'_>> {
         _ => return None,
     };
     let data = t.storage::<f32>().get(layout.start_offset()..)?;
-    if data.len() < (outer - 1) * ld + inner {
-        return None;
-    }
-    Some(Operand { data, trans, ld })
+    let operand = Operand { data, trans, ld };
+    operand.covers(outer, inner).then_some(operand)
 }
 
 /// A float32 `flex` tensor's primitive, or `None` for any other backend, dtype, or an
@@ -175,11 +180,8 @@ fn gemm(
         (k, rows)
     };
     let (b_rows, b_cols) = if b.trans == NO_TRANS { (k, n) } else { (n, k) };
-    let covers = |o: &Operand, outer: usize, inner: usize| {
-        outer == 0 || o.data.len() >= (outer - 1) * o.ld + inner
-    };
     assert!(
-        covers(a, a_rows, a_cols) && covers(b, b_rows, b_cols) && out.len() >= rows * n,
+        a.covers(a_rows, a_cols) && b.covers(b_rows, b_cols) && out.len() >= rows * n,
         "gemm operands smaller than their extents"
     );
     if rows == 0 || n == 0 {
@@ -208,10 +210,10 @@ fn gemm(
     true
 }
 
-#[cfg(test)]
 /// Every product must take the BLAS path here: CI installs OpenBLAS, so a silent
 /// fallback would leave the path untested (set `CLIP_BLAS=off` to skip on purpose).
-pub(crate) fn require_blas() -> bool {
+#[cfg(test)]
+fn require_blas() -> bool {
     if std::env::var("CLIP_BLAS").as_deref() == Ok("off") {
         return false;
     }
