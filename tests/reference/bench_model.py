@@ -11,6 +11,7 @@ directly so cargo's freshness check is not timed.
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import time
 
@@ -54,19 +55,58 @@ def reference(arch, batch, seconds):
             "texts_per_s": round(texts, 2)}
 
 
+def compare(arch, batch, seconds, backend):
+    """PyTorch and xtask bench on one shape, in this order, in this run."""
+    ref = reference(arch, batch, seconds)
+    out = subprocess.run([XTASK, "bench", "--arch", arch, "--batch", str(batch),
+                          "--seconds", str(seconds), "--backend", backend],
+                         check=True, capture_output=True, text=True).stdout
+    return ref, json.loads(out.strip().splitlines()[-1])
+
+
+# The shapes of the table in docs/performance.md (the targets of issue 7).
+TABLE = [("ViT-B/32", 16), ("ViT-B/32", 1), ("RN50", 16)]
+BEGIN, END = "<!-- bench_model.py --table: begin -->", "<!-- bench_model.py --table: end -->"
+
+
+def table(seconds, backend):
+    rows = ["| arch | batch | PyTorch images/s | ours images/s | ratio | PyTorch texts/s | ours texts/s | ratio |",
+            "|---|---|---|---|---|---|---|---|"]
+    blas = set()
+    for arch, batch in TABLE:
+        ref, ours = compare(arch, batch, seconds, backend)
+        blas.add(ours.get("blas"))
+        rows.append(f"| {arch} | {batch} | {ref['images_per_s']:.2f} | {ours['images_per_s']:.2f} | "
+                    f"{ours['images_per_s'] / ref['images_per_s']:.2f}× | {ref['texts_per_s']:.2f} | "
+                    f"{ours['texts_per_s']:.2f} | {ours['texts_per_s'] / ref['texts_per_s']:.2f}× |")
+    rows.append("")
+    rows.append(f"({time.strftime('%Y-%m-%d')}, `{backend}`, system BLAS: "
+                f"{', '.join(str(b) for b in sorted(blas, key=str))}; `bench_model.py --table`.)")
+    return "\n".join(rows)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", default="ViT-B/32")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--backend", default="flex")
+    parser.add_argument("--table", action="store_true",
+                        help="measure the shapes of docs/performance.md's table and print it")
+    parser.add_argument("--write", metavar="MARKDOWN",
+                        help="with --table: replace the table between its markers in this file")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
-    ref = reference(args.arch, args.batch, args.seconds)
-    out = subprocess.run([XTASK, "bench", "--arch", args.arch, "--batch", str(args.batch),
-                          "--seconds", str(args.seconds), "--backend", args.backend],
-                         check=True, capture_output=True, text=True).stdout
-    ours = json.loads(out.strip().splitlines()[-1])
+    if args.table:
+        text = table(args.seconds, args.backend)
+        print(text)
+        if args.write:
+            doc = pathlib.Path(args.write)
+            before, rest = doc.read_text(encoding="utf-8").split(BEGIN + "\n", 1)
+            _, after = rest.split(END, 1)
+            doc.write_text(before + BEGIN + "\n" + text + "\n" + END + after, encoding="utf-8")
+        return
+    ref, ours = compare(args.arch, args.batch, args.seconds, args.backend)
     print(json.dumps(ref))
     print(json.dumps(ours))
     print(f"ratio images {ours['images_per_s'] / ref['images_per_s']:.2f}x, "
