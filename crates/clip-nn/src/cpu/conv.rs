@@ -22,7 +22,9 @@ pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// the BLAS path the (inference) batch norm and the ReLU are applied to each image's
 /// product in place, as a per-channel scale and shift, instead of as passes of their own.
 pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor<4>) -> Tensor<4> {
-    let fused = NormRelu::new(norm, relu).and_then(|then| blas_conv2d(layer, &x, Some(&then)));
+    // Folding the statistics is only worth it where the product runs through the BLAS.
+    let then = blas().and_then(|_| NormRelu::new(norm, relu));
+    let fused = then.and_then(|then| blas_conv2d(layer, &x, Some(&then)));
     fused.unwrap_or_else(|| {
         let out = norm.forward(conv2d(layer, x));
         if relu { activation::relu(out) } else { out }
