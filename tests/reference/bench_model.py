@@ -72,16 +72,16 @@ BEGIN, END = "<!-- bench_model.py --table: begin -->", "<!-- bench_model.py --ta
 def table(seconds, backend):
     rows = ["| arch | batch | PyTorch images/s | ours images/s | ratio | PyTorch texts/s | ours texts/s | ratio |",
             "|---|---|---|---|---|---|---|---|"]
-    blas = set()
+    kernels = set()
     for arch, batch in TABLE:
         ref, ours = compare(arch, batch, seconds, backend)
-        blas.add(ours.get("blas"))
+        kernels.add(ours.get("cpu_matmul"))
         rows.append(f"| {arch} | {batch} | {ref['images_per_s']:.2f} | {ours['images_per_s']:.2f} | "
                     f"{ours['images_per_s'] / ref['images_per_s']:.2f}× | {ref['texts_per_s']:.2f} | "
                     f"{ours['texts_per_s']:.2f} | {ours['texts_per_s'] / ref['texts_per_s']:.2f}× |")
     rows.append("")
-    rows.append(f"({time.strftime('%Y-%m-%d')}, `{backend}`, system BLAS: "
-                f"{', '.join(str(b) for b in sorted(blas, key=str))}; `bench_model.py --table`.)")
+    rows.append(f"({time.strftime('%Y-%m-%d')}, `{backend}`, CPU matrix products: "
+                f"{', '.join(str(k) for k in sorted(kernels, key=str))}; `bench_model.py --table`.)")
     return "\n".join(rows)
 
 

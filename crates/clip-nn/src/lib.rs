@@ -6,8 +6,9 @@
 //! reference (`resblocks`, `ln_1`, `attn`, `mlp.c_fc`, `mlp.c_proj`) so that a checkpoint
 //! key maps onto a module path with as few renames as possible.
 //!
-//! [`linear`] and [`conv2d`] run a layer's product through the system BLAS (OpenBLAS, loaded
-//! at run time) on the CPU backend, and through Burn everywhere else; see [`blas_library`].
+//! [`linear`] and [`conv2d`] run a layer's product through fused fast paths on the CPU
+//! backend (AVX-512 `gemm` kernels where the CPU has them; see [`cpu_matmul`]), and
+//! through Burn everywhere else.
 
 mod activation;
 mod attention;
@@ -20,7 +21,7 @@ mod transformer;
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
-pub use cpu::{avg_pool2d, blas_library, conv2d, conv2d_batch_norm, linear, linear_activated};
+pub use cpu::{avg_pool2d, conv2d, conv2d_batch_norm, cpu_matmul, linear, linear_activated};
 pub use layer_norm::layer_norm;
 pub use mlp::{Mlp, MlpConfig};
 pub use transformer::{Transformer, TransformerConfig};

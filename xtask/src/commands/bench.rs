@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: encoding throughput of one architecture with random weights,
 //! printed as one JSON line `{"arch", "batch", "backend", "images_per_s", "texts_per_s"}`
-//! (plus `"dtype"`, and `"blas"`: the system BLAS library the CPU matrix products went
-//! through, or null).
+//! (plus `"dtype"`, and `"cpu_matmul"`: the kernels of the CPU fast path's matrix products
+//! on float32 `flex`, or null where that path is not taken).
 //! `tests/reference/bench_model.py` runs OpenAI's code on the same shapes for the ratio.
 
 use std::time::{Duration, Instant};
@@ -93,12 +93,13 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     })?;
 
+    let fast_path = matches!((args.backend, args.dtype), (Backend::Flex, Precision::F32));
     let line = serde_json::json!({
         "arch": config.name(),
         "batch": args.batch,
         "backend": args.backend.name(),
         "dtype": args.dtype.name(),
-        "blas": clip_nn::blas_library(),
+        "cpu_matmul": fast_path.then(clip_nn::cpu_matmul),
         "images_per_s": (images_per_s * 100.0).round() / 100.0,
         "texts_per_s": (texts_per_s * 100.0).round() / 100.0,
     });

@@ -1,4 +1,4 @@
-//! `Conv2d` layers through the system BLAS: each image's patches laid out as columns
+//! `Conv2d` layers as matrix products: each image's patches laid out as columns
 //! (im2col), then one product with the weight seen as a [out, in · kh · kw] matrix.
 //!
 //! A 1×1 convolution with stride 1 and no padding (most of a ResNet bottleneck) needs no
@@ -9,22 +9,21 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Tensor, activation};
 use rayon::prelude::*;
 
-use super::{NO_TRANS, Operand, blas, contiguous, flex_f32, from_vec, gemm};
+use super::{Operand, contiguous, flex_f32, from_vec, gemm};
 
-/// `layer.forward(x)`, through the system BLAS where [`blas_library`](crate::blas_library)
-/// found one and the layer and tensors allow it (one group, no dilation, `Valid` or
-/// `Explicit` padding, float32 `flex`); the same sums up to float rounding order.
+/// `layer.forward(x)`, on the fast path where the layer and tensors allow it (one group,
+/// no dilation, `Valid` or `Explicit` padding, float32 `flex`); the same sums up to float
+/// rounding order.
 pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    blas_conv2d(layer, &x, None).unwrap_or_else(|| layer.forward(x))
+    fast_conv2d(layer, &x, None).unwrap_or_else(|| layer.forward(x))
 }
 
 /// `relu?(norm.forward(conv2d(layer, x)))`, the ResNet's conv–batch-norm(–ReLU) unit. On
-/// the BLAS path the (inference) batch norm and the ReLU are applied to each image's
+/// the fast path the (inference) batch norm and the ReLU are applied to each image's
 /// product in place, as a per-channel scale and shift, instead of as passes of their own.
 pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor<4>) -> Tensor<4> {
-    // Folding the statistics is only worth it where the product runs through the BLAS.
-    let then = blas().and_then(|_| NormRelu::new(norm, relu));
-    let fused = then.and_then(|then| blas_conv2d(layer, &x, Some(&then)));
+    let then = NormRelu::new(norm, relu);
+    let fused = then.and_then(|then| fast_conv2d(layer, &x, Some(&then)));
     fused.unwrap_or_else(|| {
         let out = norm.forward(conv2d(layer, x));
         if relu { activation::relu(out) } else { out }
@@ -65,15 +64,21 @@ impl NormRelu {
     }
 
     /// Applies to one image's output [channels, pixels].
-    fn apply(&self, out: &mut [f32], pixels: usize) {
-        out.par_chunks_mut(pixels)
-            .zip(self.scale.par_iter().zip(&self.shift))
-            .for_each(|(channel, (&scale, &shift))| {
-                for v in channel {
-                    let y = *v * scale + shift;
-                    *v = if self.relu { y.max(0.0) } else { y };
-                }
-            });
+    fn apply(&self, out: &mut [f32], pixels: usize, parallel: bool) {
+        let channel = |(channel, (&scale, &shift)): (&mut [f32], (&f32, &f32))| {
+            for v in channel {
+                let y = *v * scale + shift;
+                *v = if self.relu { y.max(0.0) } else { y };
+            }
+        };
+        let params = self.scale.iter().zip(&self.shift);
+        if parallel {
+            out.par_chunks_mut(pixels)
+                .zip(self.scale.par_iter().zip(&self.shift))
+                .for_each(channel);
+        } else {
+            out.chunks_mut(pixels).zip(params).for_each(channel);
+        }
     }
 }
 
@@ -90,8 +95,7 @@ struct Geometry {
     wo: usize,
 }
 
-fn blas_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option<Tensor<4>> {
-    let blas = blas()?;
+fn fast_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option<Tensor<4>> {
     let weight = &layer.weight.val();
     let bias = layer.bias.as_ref().map(|b| b.val());
     let bias = bias.as_ref();
@@ -113,6 +117,7 @@ fn blas_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option
     if weight_cin != cin || sh == 0 || sw == 0 || hp < kh || wp < kw || batch == 0 {
         return None;
     }
+    let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
     let g = Geometry {
         h,
         w,
@@ -121,8 +126,8 @@ fn blas_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option
         stride: [sh, sw],
         top,
         left,
-        ho: (hp - kh) / sh + 1,
-        wo: (wp - kw) / sw + 1,
+        ho,
+        wo,
     };
     let (x, weight) = (flex_f32(x)?, flex_f32(weight)?);
     let bias = match bias {
@@ -137,91 +142,136 @@ fn blas_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option
 
     let patch = cin * kh * kw;
     let pixels = g.ho * g.wo;
-    let a = Operand {
-        data: weight,
-        trans: NO_TRANS,
-        ld: patch,
-    };
     let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && hp == h && wp == w;
-    let mut columns = if direct {
-        Vec::new()
-    } else {
-        vec![0.0f32; patch * pixels]
+    let unit = Unit {
+        weight: Operand::dense(weight, patch),
+        bias,
+        then,
+        geometry: g,
+        direct,
+        sizes: [cout, pixels, patch],
+    };
+    let columns = || {
+        if direct {
+            Vec::new()
+        } else {
+            vec![0.0f32; patch * pixels]
+        }
     };
     let mut out = vec![0.0f32; batch * cout * pixels];
     let images = images.chunks_exact(cin * h * w);
-    for (image, out) in images.zip(out.chunks_exact_mut(cout * pixels)) {
-        // The bias seeds each output channel and the product is added to it (beta = 1).
-        if let Some(bias) = bias {
+    let outs = out.chunks_exact_mut(cout * pixels);
+    if batch > 1 && rayon::current_num_threads() > 1 {
+        // One image per thread at a time: no synchronisation inside the products.
+        let pairs: Vec<_> = images.zip(outs).collect();
+        pairs
+            .into_par_iter()
+            .for_each_init(columns, |columns, (image, out)| {
+                unit.run(image, out, columns, false)
+            });
+    } else {
+        let mut columns = columns();
+        for (image, out) in images.zip(outs) {
+            unit.run(image, out, &mut columns, true);
+        }
+    }
+    Some(from_vec(out, [batch, cout, ho, wo]))
+}
+
+/// One convolution applied to one image at a time.
+struct Unit<'a> {
+    weight: Operand<'a>,
+    bias: Option<&'a [f32]>,
+    then: Option<&'a NormRelu>,
+    geometry: Geometry,
+    /// A 1×1, stride-1, unpadded convolution: the image itself is the column matrix.
+    direct: bool,
+    /// [out channels, output pixels, in channels · kernel area]
+    sizes: [usize; 3],
+}
+
+impl Unit<'_> {
+    /// Writes one image's output [out, ho · wo]; `parallel` splits the work over threads
+    /// (when images are not already spread over them).
+    fn run(&self, image: &[f32], out: &mut [f32], columns: &mut [f32], parallel: bool) {
+        let [_, pixels, _] = self.sizes;
+        // The bias seeds each output channel and the product is added to it.
+        if let Some(bias) = self.bias {
             for (channel, &b) in out.chunks_exact_mut(pixels).zip(bias) {
                 channel.fill(b);
             }
         }
-        let b = Operand {
-            data: if direct {
-                image
-            } else {
-                im2col(image, &g, &mut columns);
-                &columns
-            },
-            trans: NO_TRANS,
-            ld: pixels,
+        let matrix = if self.direct {
+            image
+        } else {
+            im2col(image, &self.geometry, columns, parallel);
+            columns
         };
-        let beta = if bias.is_some() { 1.0 } else { 0.0 };
-        if !gemm(blas, &a, &b, [cout, pixels, patch], beta, out) {
-            return None;
-        }
-        if let Some(then) = then {
-            then.apply(out, pixels);
+        let b = Operand::dense(matrix, pixels);
+        gemm(
+            &self.weight,
+            &b,
+            self.sizes,
+            self.bias.is_some(),
+            out,
+            parallel,
+        );
+        if let Some(then) = self.then {
+            then.apply(out, pixels, parallel);
         }
     }
-    Some(from_vec(out, [batch, cout, g.ho, g.wo]))
 }
 
 /// Lays out one image [in, h, w] as columns [in · kh · kw, ho · wo]: row (c, i, j) holds,
 /// for every output pixel, the input at kernel offset (i, j) of channel c (0 in padding).
-fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32]) {
+fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32], parallel: bool) {
     let plane = g.h * g.w;
-    columns
-        .par_chunks_mut(g.ho * g.wo)
-        .enumerate()
-        .with_min_len(8)
-        .for_each(|(row, dst)| {
-            let (channel, i, j) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
-            let src = &image[channel * plane..][..plane];
-            // Output columns whose input column x = ox·stride + j − left lies inside the image.
-            let sx = g.stride[1];
-            let first = g.left.saturating_sub(j).div_ceil(sx).min(g.wo);
-            let end = (g.w + g.left)
-                .saturating_sub(j)
-                .div_ceil(sx)
-                .clamp(first, g.wo);
-            for (oy, dst) in dst.chunks_exact_mut(g.wo).enumerate() {
-                let Some(y) = (oy * g.stride[0] + i)
-                    .checked_sub(g.top)
-                    .filter(|&y| y < g.h)
-                else {
-                    dst.fill(0.0);
-                    continue;
-                };
-                let line = &src[y * g.w..][..g.w];
-                let (before, rest) = dst.split_at_mut(first);
-                let (inside, after) = rest.split_at_mut(end - first);
-                before.fill(0.0);
-                after.fill(0.0);
-                if inside.is_empty() {
-                    continue;
-                }
-                let x0 = first * sx + j - g.left;
-                if sx == 1 {
-                    inside.copy_from_slice(&line[x0..x0 + inside.len()]);
-                } else {
-                    for (d, &v) in inside.iter_mut().zip(line[x0..].iter().step_by(sx)) {
-                        *d = v;
-                    }
+    let fill = |(row, dst): (usize, &mut [f32])| {
+        let (channel, i, j) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+        let src = &image[channel * plane..][..plane];
+        // Output columns whose input column x = ox·stride + j − left lies inside the image.
+        let sx = g.stride[1];
+        let first = g.left.saturating_sub(j).div_ceil(sx).min(g.wo);
+        let end = (g.w + g.left)
+            .saturating_sub(j)
+            .div_ceil(sx)
+            .clamp(first, g.wo);
+        for (oy, dst) in dst.chunks_exact_mut(g.wo).enumerate() {
+            let Some(y) = (oy * g.stride[0] + i)
+                .checked_sub(g.top)
+                .filter(|&y| y < g.h)
+            else {
+                dst.fill(0.0);
+                continue;
+            };
+            let line = &src[y * g.w..][..g.w];
+            let (before, rest) = dst.split_at_mut(first);
+            let (inside, after) = rest.split_at_mut(end - first);
+            before.fill(0.0);
+            after.fill(0.0);
+            if inside.is_empty() {
+                continue;
+            }
+            let x0 = first * sx + j - g.left;
+            if sx == 1 {
+                inside.copy_from_slice(&line[x0..x0 + inside.len()]);
+            } else {
+                for (d, &v) in inside.iter_mut().zip(line[x0..].iter().step_by(sx)) {
+                    *d = v;
                 }
             }
-        });
+        }
+    };
+    let rows = g.ho * g.wo;
+    if parallel {
+        columns
+            .par_chunks_mut(rows)
+            .enumerate()
+            .with_min_len(8)
+            .for_each(fill);
+    } else {
+        columns.chunks_mut(rows).enumerate().for_each(fill);
+    }
 }
 
 #[cfg(test)]
@@ -232,7 +282,6 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
-    use crate::cpu::require_blas;
 
     fn check(config: Conv2dConfig, input: [usize; 4]) {
         let device = Device::flex();
@@ -240,16 +289,13 @@ mod tests {
         let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
         let expected = layer.forward(x.clone());
         let got =
-            blas_conv2d(&layer, &x, None).expect("this convolution should take the BLAS path");
+            fast_conv2d(&layer, &x, None).expect("this convolution should take the fast path");
         got.into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::permissive());
     }
 
     #[test]
     fn matches_burn_conv2d() {
-        if !require_blas() {
-            return;
-        }
         // ResNet's shapes: 1×1 (direct), 3×3 padded, the strided stem, no bias.
         check(Conv2dConfig::new([8, 12], [1, 1]), [2, 8, 5, 6]);
         let padded = Conv2dConfig::new([4, 6], [3, 3])
@@ -274,9 +320,6 @@ mod tests {
 
     #[test]
     fn fuses_batch_norm_and_relu() {
-        if !require_blas() {
-            return;
-        }
         let device = Device::flex();
         let conv = Conv2dConfig::new([4, 6], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -294,7 +337,7 @@ mod tests {
         let x = Tensor::<4>::random([2, 4, 5, 6], Distribution::Normal(0.0, 1.0), &device);
         for relu in [false, true] {
             let then = NormRelu::new(&norm, relu).expect("flex f32 statistics");
-            let fused = blas_conv2d(&conv, &x, Some(&then)).expect("BLAS path");
+            let fused = fast_conv2d(&conv, &x, Some(&then)).expect("fast path");
             let plain = norm.forward(conv.forward(x.clone()));
             let plain = if relu { activation::relu(plain) } else { plain };
             fused
@@ -310,7 +353,7 @@ mod tests {
             .with_groups(2)
             .init(&device);
         let x = Tensor::<4>::ones([1, 4, 3, 3], &device);
-        assert!(blas_conv2d(&layer, &x, None).is_none());
+        assert!(fast_conv2d(&layer, &x, None).is_none());
         assert_eq!(conv2d(&layer, x).dims(), [1, 4, 3, 3]);
     }
 }

@@ -1,4 +1,4 @@
-//! `Linear` layers through the system BLAS.
+//! `Linear` layers as one product whose output starts as the bias and ends activated.
 
 use burn::nn::Linear;
 use burn::tensor::Tensor;
@@ -6,17 +6,17 @@ use rayon::prelude::*;
 
 use crate::Activation;
 
-use super::{blas, contiguous, flex_f32, from_vec, gemm, operand};
+use super::{contiguous, flex_f32, from_vec, gemm, operand};
 
-/// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] through the system BLAS, or
-/// `None` when this product cannot take that path (see the module documentation).
-fn blas_linear<const D: usize>(
+/// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] on the fast path, then
+/// `then` on the output in place, or `None` when this product cannot take that path (see
+/// the module documentation).
+fn fused_linear<const D: usize>(
     x: &Tensor<D>,
     weight: &Tensor<2>,
     bias: Option<&Tensor<1>>,
     then: Option<fn(&mut [f32])>,
 ) -> Option<Tensor<D>> {
-    let blas = blas()?;
     let dims = x.dims();
     let [k, n] = weight.dims();
     let rows: usize = dims[..D - 1].iter().product();
@@ -35,15 +35,12 @@ fn blas_linear<const D: usize>(
     };
     let (a, bw) = (operand(&x)?, operand(&w)?);
 
-    // The bias seeds the output and the product is added to it (beta = 1): one pass less.
+    // The bias seeds the output and the product is added to it: one pass less.
     let mut out = match bias {
         Some(bias) => bias.repeat(rows),
         None => vec![0.0f32; rows * n],
     };
-    let beta = if bias.is_some() { 1.0 } else { 0.0 };
-    if !gemm(blas, &a, &bw, [rows, n, k], beta, &mut out) {
-        return None;
-    }
+    gemm(&a, &bw, [rows, n, k], bias.is_some(), &mut out, true);
     if let Some(then) = then {
         out.par_chunks_mut(1 << 14).for_each(then);
     }
@@ -52,13 +49,13 @@ fn blas_linear<const D: usize>(
     Some(from_vec(out, [rows, n]).reshape(out_dims))
 }
 
-/// `layer.forward(x)`, through the system BLAS where [`blas_library`](crate::blas_library)
-/// found one and the tensors allow it; the same product up to float rounding order.
+/// `layer.forward(x)`, on the fast path where the tensors allow it; the same product up to
+/// float rounding order.
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
-    through_blas(layer, &x, None).unwrap_or_else(|| layer.forward(x))
+    fused(layer, &x, None).unwrap_or_else(|| layer.forward(x))
 }
 
-/// `activation.forward(linear(layer, x))`; on the BLAS path QuickGELU is applied to the
+/// `activation.forward(linear(layer, x))`; on the fast path QuickGELU is applied to the
 /// product in place while it is in hand (one pass instead of three, no intermediates).
 pub fn linear_activated<const D: usize>(
     layer: &Linear,
@@ -66,20 +63,20 @@ pub fn linear_activated<const D: usize>(
     activation: Activation,
 ) -> Tensor<D> {
     let fused = match activation {
-        Activation::QuickGelu => through_blas(layer, &x, Some(quick_gelu)),
+        Activation::QuickGelu => fused(layer, &x, Some(quick_gelu)),
         Activation::Gelu => None,
     };
     fused.unwrap_or_else(|| activation.forward(linear(layer, x)))
 }
 
-/// [`blas_linear`] with the layer's own weight and bias.
-fn through_blas<const D: usize>(
+/// [`fused_linear`] with the layer's own weight and bias.
+fn fused<const D: usize>(
     layer: &Linear,
     x: &Tensor<D>,
     then: Option<fn(&mut [f32])>,
 ) -> Option<Tensor<D>> {
     let bias = layer.bias.as_ref().map(|b| b.val());
-    blas_linear(x, &layer.weight.val(), bias.as_ref(), then)
+    fused_linear(x, &layer.weight.val(), bias.as_ref(), then)
 }
 
 /// OpenAI's QuickGELU, `x · σ(1.702 x)`, in place.
@@ -96,20 +93,16 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor, Tolerance};
 
     use super::*;
-    use crate::cpu::require_blas;
 
     fn check(layer: &Linear, x: Tensor<3>) {
         let expected = layer.forward(x.clone());
-        let got = through_blas(layer, &x, None).expect("this product should take the BLAS path");
+        let got = fused(layer, &x, None).expect("this product should take the fast path");
         got.into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::permissive());
     }
 
     #[test]
     fn matches_burn_linear_with_bias_and_without() {
-        if !require_blas() {
-            return;
-        }
         let device = Device::flex();
         let x = Tensor::<3>::random([3, 7, 40], Distribution::Normal(0.0, 1.0), &device);
         let with_bias = LinearConfig::new(40, 24).init(&device);
@@ -120,14 +113,11 @@ mod tests {
 
     #[test]
     fn fuses_quick_gelu() {
-        if !require_blas() {
-            return;
-        }
         let device = Device::flex();
         let layer = LinearConfig::new(40, 24).init(&device);
         let x = Tensor::<3>::random([2, 9, 40], Distribution::Normal(0.0, 3.0), &device);
-        let fused = through_blas(&layer, &x, Some(quick_gelu))
-            .expect("this product should take the BLAS path");
+        let fused =
+            fused(&layer, &x, Some(quick_gelu)).expect("this product should take the fast path");
         let unfused = Activation::QuickGelu.forward(layer.forward(x.clone()));
         fused
             .into_data()
@@ -142,9 +132,6 @@ mod tests {
 
     #[test]
     fn reads_strided_operands_in_place() {
-        if !require_blas() {
-            return;
-        }
         let device = Device::flex();
         // A weight stored as PyTorch's [out, in] and transposed (a strided view), and an
         // input narrowed out of a wider tensor (rows further apart than their length).
@@ -161,7 +148,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let layer = LinearConfig::new(8, 4).init(&device);
         let x = Tensor::<3>::ones([1, 2, 8], &device);
-        assert!(through_blas(&layer, &x, None).is_none());
+        assert!(fused(&layer, &x, None).is_none());
         // The public entry still computes, through Burn.
         assert_eq!(linear(&layer, x).dims(), [1, 2, 4]);
     }
