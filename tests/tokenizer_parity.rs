@@ -80,6 +80,47 @@ fn random_samples() -> Vec<Sample> {
         .collect()
 }
 
+/// Seeded mojibake: UTF-8 text decoded with the wrong codecs, in places, with lost bytes
+/// (`reference/gen_ftfy_tables.py`).
+fn mojibake_samples() -> Vec<Sample> {
+    let text = std::fs::read_to_string(fixture("tokenizer/ftfy_mojibake.jsonl")).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("sample line"))
+        .collect()
+}
+
+/// The ftfy port, with and without the shortcut, on every random and mojibake sample.
+#[test]
+fn ftfy_matches_on_random_and_mojibake_samples() {
+    let samples: Vec<Sample> = random_samples()
+        .into_iter()
+        .chain(mojibake_samples())
+        .collect();
+    let changed = samples.iter().filter(|s| s.text != s.ftfy).count();
+    assert!(changed >= 2500, "only {changed} samples exercise a fixer");
+    let failures: Vec<String> = samples
+        .iter()
+        .filter_map(|s| {
+            let full = ftfy::fix_text(&s.text);
+            let short = clean::fix_text(&s.text);
+            (full != s.ftfy || short != s.ftfy)
+                .then(|| format!("  {:?}\n    got  {full:?}\n    want {:?}", s.text, s.ftfy))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} samples differ from ftfy:\n{}",
+        failures.len(),
+        samples.len(),
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 /// `clean::is_untouched` may only answer yes where ftfy returns the text unchanged, and
 /// must answer yes for the plain non-ASCII texts it exists for.
 #[test]

@@ -59,10 +59,11 @@ def ranges(code_points):
     return "".join(out)
 
 
-def members(python_class):
-    """Every code point a Python character class matches."""
+def members(python_class, top=None):
+    """Every code point (below `top`; by default the BMP and the class's own characters)
+    a Python character class matches."""
     compiled = re.compile(python_class)
-    top = max(0x10000, max(map(ord, python_class)) + 1)
+    top = top or max(0x10000, max(map(ord, python_class)) + 1)
     return [c for c in range(top) if compiled.fullmatch(chr(c))]
 
 
@@ -88,8 +89,9 @@ def per_character_triggers():
     return found
 
 
-def badness_for_rust():
-    """BADNESS_RE without VERBOSE, classes written out, widened where Rust differs."""
+def badness_for_rust(exact=False):
+    """BADNESS_RE without VERBOSE, classes written out, widened where Rust differs
+    (`exact`: matching exactly where Python's does, for ftfy's own `is_bad`)."""
     pattern = badness.BADNESS_RE.pattern
     out = []
     i = 0
@@ -119,13 +121,15 @@ def badness_for_rust():
             esc = pattern[i + 1]
             if esc == "s":
                 out.append("[" + ranges(members(r"[\s]")) + "]")
+            elif esc == "w" and exact:
+                out.append("[" + ranges(members(r"[\w]", top=0x110000)) + "]")
             elif esc == "w":
                 out.append(r"(?s:.)")
             else:
                 sys.exit(f"unexpected escape \\{esc}")
             i += 2
         elif ch == "^":
-            out.append("(?m:^)")
+            out.append("^" if exact else "(?m:^)")
             i += 1
         elif ch in "|.?":
             out.append(ch)

@@ -1,0 +1,121 @@
+//! ftfy 6.3.1's `fix_text` with its default configuration, as the reference calls it.
+//!
+//! A port of ftfy's driver and fixers: the text is fixed in `\n`-terminated segments;
+//! HTML unescaping is switched off for good once a segment contains `<`; within a
+//! segment the fixers run in ftfy's order until nothing changes. ftfy's tables (codecs,
+//! the mojibake patterns, the per-character maps) are generated from ftfy itself by
+//! `tests/reference/gen_ftfy_tables.py`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{clean, html};
+
+mod codecs;
+mod encoding;
+mod fixes;
+mod tables;
+
+/// ftfy's `max_decode_length`: longer segments are cut into pieces this long.
+const MAX_DECODE_LENGTH: usize = 1_000_000;
+
+/// `ftfy.chardata.HTML_ENTITIES` (names without `&`/`;`), written out by
+/// `tests/reference/gen_html_entities.py`.
+static FTFY_ENTITIES: LazyLock<HashMap<&'static str, String>> =
+    LazyLock::new(|| html::parse_table(include_str!("../../data/ftfy_entities.tsv")));
+
+/// `ftfy.chardata.HTML_ENTITY_RE`.
+static HTML_ENTITY_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"&#?[0-9A-Za-z]{1,24};").expect("valid pattern"));
+
+/// `ftfy.fix_text(text)`.
+pub fn fix_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut unescape = true;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        if let Some((cut, _)) = rest[..end].char_indices().nth(MAX_DECODE_LENGTH) {
+            end = cut;
+        }
+        let segment = &rest[..end];
+        if segment.contains('<') {
+            unescape = false;
+        }
+        out.push_str(&fix_segment(segment, unescape));
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// ftfy's `fix_and_explain` on one segment: all fixers until a fixed point.
+///
+/// After HTML unescaping, a text no other fixer can change (see [`clean::needs_fixer`],
+/// with `&` — the unescaper's alone — masked) only gets NFC, which is what ftfy's
+/// remaining fixers amount to on it.
+fn fix_segment(segment: &str, unescape: bool) -> String {
+    /// `fix_encoding`, then ftfy's per-character fixers in its order (`fix_surrogates`
+    /// left out: Rust strings hold no surrogates).
+    const FIXERS: [fn(&str) -> Cow<'_, str>; 8] = [
+        encoding::fix_encoding,
+        fixes::fix_c1_controls,
+        fixes::fix_latin_ligatures,
+        fixes::fix_character_width,
+        fixes::uncurl_quotes,
+        fixes::fix_line_breaks,
+        fixes::remove_terminal_escapes,
+        fixes::remove_control_chars,
+    ];
+    let mut text = segment.to_owned();
+    loop {
+        let mut fixed = if unescape {
+            unescape_html(&text)
+        } else {
+            Cow::Borrowed(text.as_str())
+        };
+        let masked = if fixed.contains('&') {
+            Cow::Owned(fixed.replace('&', "%"))
+        } else {
+            Cow::Borrowed(fixed.as_ref())
+        };
+        if clean::needs_fixer(&masked) {
+            for fixer in FIXERS {
+                if let Cow::Owned(next) = fixer(&fixed) {
+                    fixed = Cow::Owned(next);
+                }
+            }
+        }
+        if !unicode_normalization::is_nfc(&fixed) {
+            fixed = Cow::Owned(fixed.nfc().collect());
+        }
+        match fixed {
+            Cow::Owned(next) if next != text => text = next,
+            _ => return text,
+        }
+    }
+}
+
+/// `ftfy.fixes.unescape_html`: only `&…;` forms, with ftfy's own table;
+/// numeric references through `html.unescape` unless it leaves a `;`.
+fn unescape_html(text: &str) -> Cow<'_, str> {
+    if !text.contains('&') {
+        return Cow::Borrowed(text);
+    }
+    HTML_ENTITY_RE.replace_all(text, |caps: &regex::Captures<'_>| {
+        let entity = &caps[0];
+        if let Some(value) = FTFY_ENTITIES.get(&entity[1..entity.len() - 1]) {
+            return value.clone();
+        }
+        if entity.starts_with("&#") {
+            let unescaped = html::unescape(entity);
+            if !unescaped.contains(';') {
+                return unescaped.into_owned();
+            }
+        }
+        entity.to_owned()
+    })
+}
