@@ -39,7 +39,14 @@ pub fn is_untouched(text: &str) -> bool {
     if text.is_ascii() {
         return ascii_untouched(text);
     }
-    !FIXABLE.is_match(text) && unicode_normalization::is_nfc(text)
+    !FIXABLE.is_match(text) && is_nfc(text)
+}
+
+/// Whether `text` is in Unicode normalisation form C. Below U+0300 every character is
+/// its own NFC form and starts no composition (no combining marks, no decompositions), so
+/// such text is answered without the normaliser's lookups.
+pub(crate) fn is_nfc(text: &str) -> bool {
+    text.chars().all(|c| c < '\u{300}') || unicode_normalization::is_nfc(text)
 }
 
 /// Whether some ftfy fixer other than NFC normalisation could change `text`.

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use rustc_hash::FxHashMap;
 
 use super::codecs::charmap;
 use super::tables::{CONTROLS, CharMap, LIGATURES, QUOTES, WIDTH};
@@ -38,6 +39,74 @@ fn translate<'a>(text: &'a str, table: &CharMap) -> Cow<'a, str> {
             true
         }
         None => false,
+    })
+}
+
+/// ftfy's fixers after `fix_encoding`, in its order (`fix_surrogates` left out: Rust
+/// strings hold no surrogates).
+const SEQUENCE: [fn(&str) -> Cow<'_, str>; 7] = [
+    fix_c1_controls,
+    fix_latin_ligatures,
+    fix_character_width,
+    uncurl_quotes,
+    fix_line_breaks,
+    remove_terminal_escapes,
+    remove_control_chars,
+];
+
+/// [`SEQUENCE`] composed into one table: what each character becomes after all of them.
+/// Each fixer maps characters one by one, except at CR (CRLF is one line break) and ESC
+/// (a terminal escape spans several characters), and none of them produces either, so on
+/// text without CR and ESC the composition is exact.
+struct Composed {
+    /// One bit per BMP character the table changes (none beyond the BMP).
+    changed: Vec<u64>,
+    table: FxHashMap<char, String>,
+}
+
+static COMPOSED: LazyLock<Composed> = LazyLock::new(|| {
+    let candidates = [&*LIGATURES, &*WIDTH, &*QUOTES, &*CONTROLS]
+        .into_iter()
+        .flat_map(|t| t.chars())
+        .chain('\u{80}'..='\u{9F}')
+        .chain(['\u{2028}', '\u{2029}']);
+    let mut changed = vec![0u64; 0x10000 / 64];
+    let mut table = FxHashMap::default();
+    for c in candidates.filter(|&c| c != '\r' && c != '\x1b') {
+        let mut text = c.to_string();
+        for fixer in SEQUENCE {
+            text = fixer(&text).into_owned();
+        }
+        if text != c.to_string() {
+            let i = u32::from(c) as usize;
+            assert!(i < 0x10000, "ftfy's character fixers act on the BMP only");
+            changed[i / 64] |= 1 << (i % 64);
+            table.insert(c, text);
+        }
+    }
+    Composed { changed, table }
+});
+
+/// Every fixer after `fix_encoding`, in ftfy's order: one pass over the text through the
+/// composed table, or the fixers one by one on text with CR or ESC.
+pub(super) fn fix_characters(text: &str) -> Cow<'_, str> {
+    if text.contains(['\r', '\x1b']) {
+        let mut text = Cow::Borrowed(text);
+        for fixer in SEQUENCE {
+            if let Cow::Owned(next) = fixer(&text) {
+                text = Cow::Owned(next);
+            }
+        }
+        return text;
+    }
+    let composed = &*COMPOSED;
+    map_chars(text, |c, out| {
+        let i = u32::from(c) as usize;
+        let hit = i < 0x10000 && composed.changed[i / 64] & (1 << (i % 64)) != 0;
+        if hit {
+            out.push_str(&composed.table[&c]);
+        }
+        hit
     })
 }
 

@@ -39,7 +39,10 @@ pub fn fix_text(text: &str) -> String {
     let mut rest = text;
     while !rest.is_empty() {
         let mut end = rest.find('\n').map_or(rest.len(), |i| i + 1);
-        if let Some((cut, _)) = rest[..end].char_indices().nth(MAX_DECODE_LENGTH) {
+        // A segment of at most MAX_DECODE_LENGTH bytes has at most that many characters.
+        if end > MAX_DECODE_LENGTH
+            && let Some((cut, _)) = rest[..end].char_indices().nth(MAX_DECODE_LENGTH)
+        {
             end = cut;
         }
         let segment = &rest[..end];
@@ -58,18 +61,6 @@ pub fn fix_text(text: &str) -> String {
 /// with `&` — the unescaper's alone — masked) only gets NFC, which is what ftfy's
 /// remaining fixers amount to on it.
 fn fix_segment(segment: &str, unescape: bool) -> String {
-    /// `fix_encoding`, then ftfy's per-character fixers in its order (`fix_surrogates`
-    /// left out: Rust strings hold no surrogates).
-    const FIXERS: [fn(&str) -> Cow<'_, str>; 8] = [
-        encoding::fix_encoding,
-        fixes::fix_c1_controls,
-        fixes::fix_latin_ligatures,
-        fixes::fix_character_width,
-        fixes::uncurl_quotes,
-        fixes::fix_line_breaks,
-        fixes::remove_terminal_escapes,
-        fixes::remove_control_chars,
-    ];
     let mut text = segment.to_owned();
     loop {
         let mut fixed = if unescape {
@@ -83,13 +74,14 @@ fn fix_segment(segment: &str, unescape: bool) -> String {
             Cow::Borrowed(fixed.as_ref())
         };
         if clean::needs_fixer(&masked) {
-            for fixer in FIXERS {
-                if let Cow::Owned(next) = fixer(&fixed) {
-                    fixed = Cow::Owned(next);
-                }
+            if let Cow::Owned(next) = encoding::fix_encoding(&fixed) {
+                fixed = Cow::Owned(next);
+            }
+            if let Cow::Owned(next) = fixes::fix_characters(&fixed) {
+                fixed = Cow::Owned(next);
             }
         }
-        if !unicode_normalization::is_nfc(&fixed) {
+        if !clean::is_nfc(&fixed) {
             fixed = Cow::Owned(fixed.nfc().collect());
         }
         match fixed {

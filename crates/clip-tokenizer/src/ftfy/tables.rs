@@ -14,9 +14,8 @@ pub(super) fn pattern(name: &str) -> &'static str {
 /// One per-character fixer as a sorted table: character → replacement.
 pub(super) struct CharMap {
     entries: Vec<(char, Box<str>)>,
-    /// The smallest and largest characters it changes, to pass most text by cheaply.
-    lo: char,
-    hi: char,
+    /// The runs of consecutive characters it changes, to pass most text by cheaply.
+    runs: Vec<(char, char)>,
 }
 
 impl CharMap {
@@ -38,13 +37,24 @@ impl CharMap {
             .collect();
         entries.sort();
         assert!(!entries.is_empty(), "no map {fixer}");
-        let (lo, hi) = (entries[0].0, entries[entries.len() - 1].0);
-        CharMap { entries, lo, hi }
+        let mut runs: Vec<(char, char)> = Vec::new();
+        for &(c, _) in &entries {
+            match runs.last_mut() {
+                Some((_, hi)) if u32::from(*hi) + 1 == u32::from(c) => *hi = c,
+                _ => runs.push((c, c)),
+            }
+        }
+        CharMap { entries, runs }
+    }
+
+    /// The characters this fixer changes.
+    pub fn chars(&self) -> impl Iterator<Item = char> + '_ {
+        self.entries.iter().map(|e| e.0)
     }
 
     /// What `c` becomes, if this fixer changes it.
     pub fn get(&self, c: char) -> Option<&str> {
-        if c < self.lo || c > self.hi {
+        if !self.runs.iter().any(|&(lo, hi)| lo <= c && c <= hi) {
             return None;
         }
         let i = self.entries.binary_search_by(|e| e.0.cmp(&c)).ok()?;
