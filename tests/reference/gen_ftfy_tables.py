@@ -58,8 +58,7 @@ def mojibake_samples(n=3000, seed=11):
     rng = random.Random(seed)
     lines = []
     for _ in range(n):
-        words = [rng.choice(PHRASES).replace("\\u00a0", "\u00a0").replace("\\t", "\t")
-                 .replace("\\n", "\n") for _ in range(rng.randint(1, 3))]
+        words = [rng.choice(PHRASES) for _ in range(rng.randint(1, 3))]
         parts = [mojibake(rng, w) if rng.random() < 0.7 else w for w in words]
         text = " ".join(parts)
         if rng.random() < 0.1:

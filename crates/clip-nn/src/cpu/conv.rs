@@ -159,19 +159,20 @@ fn fast_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option
         }
     };
     let mut out = vec![0.0f32; batch * cout * pixels];
-    let images = images.chunks_exact(cin * h * w);
-    let outs = out.chunks_exact_mut(cout * pixels);
+    let (image_len, out_len) = (cin * h * w, cout * pixels);
     if batch > 1 && rayon::current_num_threads() > 1 {
         // One image per thread at a time: no synchronisation inside the products.
-        let pairs: Vec<_> = images.zip(outs).collect();
-        pairs
-            .into_par_iter()
-            .for_each_init(columns, |columns, (image, out)| {
+        out.par_chunks_exact_mut(out_len)
+            .zip(images.par_chunks_exact(image_len))
+            .for_each_init(columns, |columns, (out, image)| {
                 unit.run(image, out, columns, false)
             });
     } else {
         let mut columns = columns();
-        for (image, out) in images.zip(outs) {
+        for (out, image) in out
+            .chunks_exact_mut(out_len)
+            .zip(images.chunks_exact(image_len))
+        {
             unit.run(image, out, &mut columns, true);
         }
     }

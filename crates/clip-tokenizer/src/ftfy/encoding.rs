@@ -8,7 +8,7 @@ use regex::Regex;
 use regex::bytes::Regex as BytesRegex;
 
 use super::codecs::{charmap, charmap_encodings, decode_utf8_variants};
-use super::fixes::fix_c1_controls;
+use super::fixes::{C1_CONTROLS, fix_c1_controls};
 use super::tables::pattern;
 
 fn compile(name: &str) -> Regex {
@@ -25,8 +25,10 @@ static BADNESS: LazyLock<Regex> = LazyLock::new(|| compile("badness"));
 /// decoded one by one.
 static UTF8_DETECTOR: LazyLock<Regex> = LazyLock::new(|| compile("utf8_detector"));
 /// The detector's negative lookbehind: such a run may not follow one of these.
-static UTF8_CONTINUATION_STRICT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!("^{}$", pattern("utf8_continuation_strict"))).unwrap());
+static UTF8_CONTINUATION_STRICT: LazyLock<Regex> = LazyLock::new(|| {
+    let class = pattern("utf8_continuation_strict");
+    Regex::new(&format!("^{class}$")).expect("valid generated pattern")
+});
 /// `chardata.ALTERED_UTF8_RE`: UTF-8 sequences whose 0xA0 byte became a space.
 static ALTERED_UTF8: LazyLock<BytesRegex> = LazyLock::new(|| compile_bytes("altered_utf8"));
 /// `chardata.LOSSY_UTF8_RE`: UTF-8 sequences with bytes lost to 0x1A (U+FFFD) or `?`.
@@ -94,7 +96,7 @@ fn fix_one_step(text: &str) -> Option<String> {
             return Some(fixed);
         }
     }
-    if text.contains(|c| ('\u{80}'..='\u{9F}').contains(&c)) {
+    if text.contains(|c| C1_CONTROLS.contains(&c)) {
         return Some(fix_c1_controls(text).into_owned());
     }
     None

@@ -68,7 +68,7 @@ static COMPOSED: LazyLock<Composed> = LazyLock::new(|| {
     let candidates = [&*LIGATURES, &*WIDTH, &*QUOTES, &*CONTROLS]
         .into_iter()
         .flat_map(|t| t.chars())
-        .chain('\u{80}'..='\u{9F}')
+        .chain(C1_CONTROLS)
         .chain(['\u{2028}', '\u{2029}']);
     let mut changed = vec![0u64; 0x10000 / 64];
     let mut table = FxHashMap::default();
@@ -110,12 +110,15 @@ pub(super) fn fix_characters(text: &str) -> Cow<'_, str> {
     })
 }
 
+/// `chardata.C1_CONTROL_RE`'s characters, which Latin-1 has where Windows-1252 has others.
+pub(super) const C1_CONTROLS: std::ops::RangeInclusive<char> = '\u{80}'..='\u{9F}';
+
 /// `fix_c1_controls`: C1 controls (U+0080..U+009F) read as the Windows-1252 characters
 /// of their bytes (ftfy's sloppy codec, which keeps the five Windows leaves undefined).
 pub(super) fn fix_c1_controls(text: &str) -> Cow<'_, str> {
     let windows = charmap("sloppy-windows-1252");
     map_chars(text, |c, out| {
-        let c1 = ('\u{80}'..='\u{9F}').contains(&c);
+        let c1 = C1_CONTROLS.contains(&c);
         if c1 {
             out.push(
                 windows
