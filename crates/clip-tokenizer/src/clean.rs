@@ -6,18 +6,21 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
+use crate::bmp_set::BmpSet;
 use crate::html;
 
-/// `ftfy.fix_text(text)` with ftfy's default configuration.
+/// `ftfy.fix_text(text)` with ftfy's default configuration, borrowed when unchanged.
 ///
-/// Texts no fixer would touch are returned as they are, after a cheap check
-/// ([`is_untouched`]); everything else goes through [`crate::ftfy::fix_text`].
+/// ASCII text without control characters or `&` is returned as it is (see
+/// [`is_untouched`]); everything else goes through [`crate::ftfy::fix_text`], whose
+/// passes check [`FIXABLE`] themselves.
 pub fn fix_text(text: &str) -> Cow<'_, str> {
-    if is_untouched(text) {
+    if text.is_ascii() && ascii_untouched(text) {
         Cow::Borrowed(text)
     } else {
-        Cow::Owned(crate::ftfy::fix_text(text))
+        crate::ftfy::fix_text(text)
     }
 }
 
@@ -42,11 +45,61 @@ pub fn is_untouched(text: &str) -> bool {
     !FIXABLE.is_match(text) && is_nfc(text)
 }
 
-/// Whether `text` is in Unicode normalisation form C. Below U+0300 every character is
-/// its own NFC form and starts no composition (no combining marks, no decompositions), so
-/// such text is answered without the normaliser's lookups.
+/// Whether `text` is in Unicode normalisation form C.
 pub(crate) fn is_nfc(text: &str) -> bool {
-    text.chars().all(|c| c < '\u{300}') || unicode_normalization::is_nfc(text)
+    matches!(to_nfc(text), Cow::Borrowed(_))
+}
+
+/// `text` in NFC, borrowed when it already is.
+///
+/// Normalisation is local: before a character that [`is_nfc_boundary`], no character
+/// combines with or is reordered past what precedes it, so the text is cut there into
+/// pieces that normalise on their own, and only pieces with some other character in them
+/// are normalised.
+pub(crate) fn to_nfc(text: &str) -> Cow<'_, str> {
+    let mut out: Option<String> = None;
+    // The current piece: where it starts, and whether it holds a non-boundary character.
+    let (mut start, mut plain) = (0, true);
+    let settle = |start: usize, end: usize, out: &mut Option<String>| {
+        let piece = &text[start..end];
+        let normalized: String = piece.nfc().collect();
+        if let Some(out) = out {
+            out.push_str(&normalized);
+        } else if normalized != piece {
+            *out = Some(String::with_capacity(text.len() + 8) + &text[..start] + &normalized);
+        }
+    };
+    for (i, c) in text.char_indices() {
+        if is_nfc_boundary(c) {
+            match (&mut out, plain) {
+                (_, false) => settle(start, i, &mut out),
+                (Some(out), true) => out.push_str(&text[start..i]),
+                (None, true) => {}
+            }
+            (start, plain) = (i, true);
+        } else {
+            plain = false;
+        }
+    }
+    match (&mut out, plain) {
+        (_, false) => settle(start, text.len(), &mut out),
+        (Some(out), true) => out.push_str(&text[start..]),
+        (None, true) => {}
+    }
+    out.map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// A character that is NFC on its own, with combining class 0, and that never comes second
+/// in a canonical composition (`NFC_Quick_Check=Yes`): normalisation neither combines it
+/// with nor reorders it past anything before it. Every character below U+0300 is one.
+fn is_nfc_boundary(c: char) -> bool {
+    static BOUNDARIES: LazyLock<BmpSet> = LazyLock::new(|| {
+        BmpSet::new(|c| {
+            unicode_normalization::char::canonical_combining_class(c) == 0
+                && unicode_normalization::is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
+        })
+    });
+    c < '\u{300}' || BOUNDARIES.contains(c)
 }
 
 /// Whether some ftfy fixer other than NFC normalisation could change `text`.
@@ -105,14 +158,54 @@ pub fn whitespace_clean(text: &str) -> String {
     python_strip(&out).to_owned()
 }
 
-/// The full cleaning the encoder applies before splitting into words.
+/// The full cleaning the encoder applies before splitting into words:
+/// `whitespace_clean(basic_clean(text)).lower()`, collapsing and lowercasing in one pass.
 pub fn clean(text: &str) -> String {
-    whitespace_clean(&basic_clean(text)).to_lowercase()
+    let fixed = fix_text(text);
+    let once = html::unescape(&fixed);
+    let twice = html::unescape(&once);
+    collapse_and_lower(python_strip(&twice))
 }
+
+/// `whitespace_clean(text).lower()` for a text `str.strip` leaves as it is: its ends are
+/// not whitespace, so neither are the collapsed text's, and the second strip has nothing
+/// to do. Lowercasing is per character except for `Σ`, whose lowercase depends on its
+/// neighbours (final sigma), so text with one is lowercased as a whole.
+fn collapse_and_lower(text: &str) -> String {
+    if text.contains('Σ') {
+        return whitespace_clean(text).to_lowercase();
+    }
+    let cased = &*CASED;
+    let mut out = String::with_capacity(text.len());
+    let mut in_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            in_space = true;
+            continue;
+        }
+        if in_space {
+            out.push(' ');
+            in_space = false;
+        }
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else if cased.contains(c) {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The characters whose lowercase is another (most scripts have no case, and the set spares
+/// them the case table's binary search).
+static CASED: LazyLock<BmpSet> = LazyLock::new(|| BmpSet::new(|c| c.to_lowercase().ne([c])));
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn python_whitespace_sets() {
@@ -127,6 +220,88 @@ mod tests {
         expected.extend(0x2000..=0x200A);
         expected.extend([0x2028, 0x2029, 0x202F, 0x205F, 0x3000]);
         assert_eq!(py, expected);
+    }
+
+    /// Texts over whitespace of every kind, cased letters, `Σ` and entities, with any
+    /// character now and then (a regex strategy would merge the classes into one and draw
+    /// these rarely).
+    fn texts() -> impl Strategy<Value = String> {
+        let chars: Vec<char> = " \t\n\x0b\x1c\x1f\u{85}\u{a0}\u{3000}aZ&;İΣσΑ.\u{301}"
+            .chars()
+            .collect();
+        proptest::collection::vec(
+            prop_oneof![4 => proptest::sample::select(chars), 1 => any::<char>()],
+            0..24,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_equals_the_reference_steps(text in texts()) {
+            let twice = html::unescape(&html::unescape(&text)).into_owned();
+            prop_assert_eq!(
+                collapse_and_lower(python_strip(&twice)),
+                whitespace_clean(python_strip(&twice)).to_lowercase()
+            );
+        }
+    }
+
+    /// Text over combining marks, Hangul jamo and syllables, composable letters and the
+    /// Indic vowel signs that combine as second characters, with any character now and then.
+    fn nfc_texts() -> impl Strategy<Value = String> {
+        let chars: Vec<char> = "aeAEoOìé\u{300}\u{301}\u{308}\u{323}\u{327}\u{344}\u{345}\u{1100}\u{1161}\u{11a8}\u{ac00}\u{ac01}\u{b47}\u{b3e}\u{b57}\u{cc6}\u{cd5}\u{dd9}\u{dcf}\u{1b05}\u{1b35}\u{2adc}\u{338}\u{3d2}\u{fb2a}\u{5bc}\u{1d15e}\u{1d165}"
+            .chars()
+            .collect();
+        proptest::collection::vec(
+            prop_oneof![6 => proptest::sample::select(chars), 1 => any::<char>()],
+            0..16,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn local_nfc_equals_whole_text_nfc(text in nfc_texts()) {
+            let whole: String = text.nfc().collect();
+            let local = to_nfc(&text);
+            prop_assert_eq!(&*local, whole.as_str());
+            prop_assert_eq!(matches!(local, Cow::Borrowed(_)), whole == text);
+        }
+    }
+
+    /// What the pieces rest on: after any of these prefixes, every boundary character
+    /// leaves the prefix's normalisation as it is.
+    #[test]
+    fn nfc_boundaries_cut_normalisation() {
+        let prefixes = [
+            "e", "\u{1100}", "\u{ac00}", "a\u{301}", "\u{b47}", "\u{cc6}", "\u{dd9}", "\u{1b05}",
+            "=", "\u{5d9}",
+        ];
+        let mut boundaries = 0;
+        for c in (0..0x110000)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_nfc_boundary(c))
+        {
+            boundaries += 1;
+            for prefix in prefixes {
+                let joined: String = format!("{prefix}{c}").nfc().collect();
+                let apart: String = prefix.nfc().chain(std::iter::once(c).nfc()).collect();
+                assert_eq!(joined, apart, "{prefix:?} + {c:?}");
+            }
+        }
+        assert!(boundaries > 1_000_000, "{boundaries}");
+    }
+
+    #[test]
+    fn final_sigma_follows_its_neighbours() {
+        for text in ["ΟΔΥΣΣΕΥΣ", "aΣ b", "Σ", "aΣb", "Σa  Σ.  xΣ"] {
+            assert_eq!(
+                collapse_and_lower(text),
+                whitespace_clean(text).to_lowercase(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! assert_eq!(batch.row(0)[76], tokenizer.eot());
 //! ```
 
+mod bmp_set;
 mod bpe;
 mod bytes;
 mod cache;

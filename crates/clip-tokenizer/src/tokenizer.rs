@@ -93,9 +93,11 @@ impl Tokenizer {
     fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
         let text = clean(text);
         WordCache::with(self.generation, |cache| {
-            for_each_word(&text, |word| match word {
-                "<|startoftext|>" => out.push(SOT),
-                "<|endoftext|>" => out.push(EOT),
+            for_each_word(&text, |word| match word.as_bytes() {
+                b"<|startoftext|>" => out.push(SOT),
+                b"<|endoftext|>" => out.push(EOT),
+                // One byte is one symbol with `</w>`: nothing to merge or look up.
+                &[byte] => out.push(self.vocab.byte_id[byte as usize] + 256),
                 _ => cache.extend(word, out, |out| bpe(self.vocab, word.as_bytes(), out)),
             })
         });

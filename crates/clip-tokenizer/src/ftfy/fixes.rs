@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::codecs::charmap;
 use super::tables::{CONTROLS, CharMap, LIGATURES, QUOTES, WIDTH};
+use crate::bmp_set::BmpSet;
 
 /// `ftfy.fixes.ANSI_RE` (Python's `\d` is any decimal digit, as Rust's).
 static ANSI_RE: LazyLock<Regex> =
@@ -59,8 +60,8 @@ const SEQUENCE: [fn(&str) -> Cow<'_, str>; 7] = [
 /// (a terminal escape spans several characters), and none of them produces either, so on
 /// text without CR and ESC the composition is exact.
 struct Composed {
-    /// One bit per BMP character the table changes (none beyond the BMP).
-    changed: Vec<u64>,
+    /// The characters the table changes (all in the BMP).
+    changed: BmpSet,
     table: FxHashMap<char, String>,
 }
 
@@ -70,7 +71,6 @@ static COMPOSED: LazyLock<Composed> = LazyLock::new(|| {
         .flat_map(|t| t.chars())
         .chain(C1_CONTROLS)
         .chain(['\u{2028}', '\u{2029}']);
-    let mut changed = vec![0u64; 0x10000 / 64];
     let mut table = FxHashMap::default();
     for c in candidates.filter(|&c| c != '\r' && c != '\x1b') {
         let mut text = c.to_string();
@@ -78,13 +78,13 @@ static COMPOSED: LazyLock<Composed> = LazyLock::new(|| {
             text = fixer(&text).into_owned();
         }
         if text != c.to_string() {
-            let i = u32::from(c) as usize;
-            assert!(i < 0x10000, "ftfy's character fixers act on the BMP only");
-            changed[i / 64] |= 1 << (i % 64);
             table.insert(c, text);
         }
     }
-    Composed { changed, table }
+    Composed {
+        changed: BmpSet::of_chars(table.keys().copied()),
+        table,
+    }
 });
 
 /// Every fixer after `fix_encoding`, in ftfy's order: one pass over the text through the
@@ -101,8 +101,7 @@ pub(super) fn fix_characters(text: &str) -> Cow<'_, str> {
     }
     let composed = &*COMPOSED;
     map_chars(text, |c, out| {
-        let i = u32::from(c) as usize;
-        let hit = i < 0x10000 && composed.changed[i / 64] & (1 << (i % 64)) != 0;
+        let hit = composed.changed.contains(c);
         if hit {
             out.push_str(&composed.table[&c]);
         }

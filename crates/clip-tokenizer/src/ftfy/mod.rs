@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::{clean, html};
 
@@ -32,12 +31,14 @@ static FTFY_ENTITIES: LazyLock<HashMap<&'static str, String>> =
 static HTML_ENTITY_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"&#?[0-9A-Za-z]{1,24};").expect("valid pattern"));
 
-/// `ftfy.fix_text(text)`.
-pub fn fix_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// `ftfy.fix_text(text)`, borrowed when nothing changes.
+pub fn fix_text(text: &str) -> Cow<'_, str> {
+    // Built only once a segment changes.
+    let mut out: Option<String> = None;
     let mut unescape = true;
-    let mut rest = text;
-    while !rest.is_empty() {
+    let mut start = 0;
+    while start < text.len() {
+        let rest = &text[start..];
         let mut end = rest.find('\n').map_or(rest.len(), |i| i + 1);
         // A segment of at most MAX_DECODE_LENGTH bytes has at most that many characters.
         if end > MAX_DECODE_LENGTH
@@ -49,10 +50,16 @@ pub fn fix_text(text: &str) -> String {
         if segment.contains('<') {
             unescape = false;
         }
-        out.push_str(&fix_segment(segment, unescape));
-        rest = &rest[end..];
+        match (fix_segment(segment, unescape), &mut out) {
+            (Cow::Borrowed(same), Some(out)) => out.push_str(same),
+            (Cow::Borrowed(_), None) => {}
+            (Cow::Owned(fixed), out) => out
+                .get_or_insert_with(|| String::with_capacity(text.len()) + &text[..start])
+                .push_str(&fixed),
+        }
+        start += end;
     }
-    out
+    out.map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
 /// ftfy's `fix_and_explain` on one segment: all fixers until a fixed point.
@@ -60,13 +67,15 @@ pub fn fix_text(text: &str) -> String {
 /// After HTML unescaping, a text no other fixer can change (see [`clean::needs_fixer`],
 /// with `&` — the unescaper's alone — masked) only gets NFC, which is what ftfy's
 /// remaining fixers amount to on it.
-fn fix_segment(segment: &str, unescape: bool) -> String {
-    let mut text = segment.to_owned();
+fn fix_segment(segment: &str, unescape: bool) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(segment);
+    // Whether `text` is a previous pass's output, which is NFC.
+    let mut normalized = false;
     loop {
         let mut fixed = if unescape {
             unescape_html(&text)
         } else {
-            Cow::Borrowed(text.as_str())
+            Cow::Borrowed(text.as_ref())
         };
         let masked = if fixed.contains('&') {
             Cow::Owned(fixed.replace('&', "%"))
@@ -81,11 +90,17 @@ fn fix_segment(segment: &str, unescape: bool) -> String {
                 fixed = Cow::Owned(next);
             }
         }
-        if !clean::is_nfc(&fixed) {
-            fixed = Cow::Owned(fixed.nfc().collect());
+        if normalized && matches!(fixed, Cow::Borrowed(_)) {
+            return text;
+        }
+        if let Cow::Owned(next) = clean::to_nfc(&fixed) {
+            fixed = Cow::Owned(next);
         }
         match fixed {
-            Cow::Owned(next) if next != text => text = next,
+            Cow::Owned(next) if next != text => {
+                text = Cow::Owned(next);
+                normalized = true;
+            }
             _ => return text,
         }
     }
