@@ -37,17 +37,13 @@ static FIXABLE: LazyLock<Regex> = LazyLock::new(|| {
 /// ASCII text without control characters or `&` is untouched by every fixer (mojibake,
 /// quotes, widths and ligatures need non-ASCII, terminal escapes need ESC, HTML needs
 /// `&`, line breaks need CR). Other text is untouched when [`FIXABLE`] finds nothing and
-/// it is already NFC. A `false` only means "run ftfy".
+/// it is already NFC — the claim each pass of [`crate::ftfy::fix_text`] rests on when it
+/// only normalises. A `false` only means "run ftfy".
 pub fn is_untouched(text: &str) -> bool {
     if text.is_ascii() {
         return ascii_untouched(text);
     }
-    !FIXABLE.is_match(text) && is_nfc(text)
-}
-
-/// Whether `text` is in Unicode normalisation form C.
-pub(crate) fn is_nfc(text: &str) -> bool {
-    matches!(to_nfc(text), Cow::Borrowed(_))
+    !FIXABLE.is_match(text) && matches!(to_nfc(text), Cow::Borrowed(_))
 }
 
 /// `text` in NFC, borrowed when it already is.

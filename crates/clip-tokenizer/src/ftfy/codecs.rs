@@ -13,6 +13,8 @@ pub(super) struct Charmap {
     pub name: &'static str,
     decode: [Option<char>; 256],
     encode: FxHashMap<char, u8>,
+    /// `encode` for the ASCII characters, looked up without hashing.
+    encode_ascii: [Option<u8>; 128],
 }
 
 impl Charmap {
@@ -28,13 +30,15 @@ impl Charmap {
             n += 1;
         }
         assert_eq!(n, 256, "{name}: 256 bytes");
-        let encode = (0..=255u8)
+        let encode: FxHashMap<char, u8> = (0..=255u8)
             .filter_map(|b| decode[b as usize].map(|c| (c, b)))
             .collect();
+        let encode_ascii = std::array::from_fn(|c| encode.get(&char::from(c as u8)).copied());
         Charmap {
             name,
             decode,
             encode,
+            encode_ascii,
         }
     }
 
@@ -43,7 +47,11 @@ impl Charmap {
     pub fn encode(&self, text: &str) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(text.len());
         for c in text.chars() {
-            out.push(*self.encode.get(&c)?);
+            let byte = match self.encode_ascii.get(c as usize) {
+                Some(ascii) => *ascii,
+                None => self.encode.get(&c).copied(),
+            };
+            out.push(byte?);
         }
         Some(out)
     }
