@@ -218,18 +218,20 @@ mod tests {
         assert_eq!(py, expected);
     }
 
-    /// Texts over whitespace of every kind, cased letters, `Σ` and entities, with any
-    /// character now and then (a regex strategy would merge the classes into one and draw
-    /// these rarely).
-    fn texts() -> impl Strategy<Value = String> {
-        let chars: Vec<char> = " \t\n\x0b\x1c\x1f\u{85}\u{a0}\u{3000}aZ&;İΣσΑ.\u{301}"
-            .chars()
-            .collect();
+    /// Texts drawn mostly from `chars`, with any character now and then (a regex strategy
+    /// would merge the classes into one and draw `chars` rarely).
+    fn texts_over(chars: &str, max_len: usize) -> impl Strategy<Value = String> {
+        let chars: Vec<char> = chars.chars().collect();
         proptest::collection::vec(
-            prop_oneof![4 => proptest::sample::select(chars), 1 => any::<char>()],
-            0..24,
+            prop_oneof![5 => proptest::sample::select(chars), 1 => any::<char>()],
+            0..max_len,
         )
         .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    /// Whitespace of every kind, cased letters, `Σ` and entities.
+    fn texts() -> impl Strategy<Value = String> {
+        texts_over(" \t\n\x0b\x1c\x1f\u{85}\u{a0}\u{3000}aZ&;İΣσΑ.\u{301}", 24)
     }
 
     proptest! {
@@ -243,17 +245,13 @@ mod tests {
         }
     }
 
-    /// Text over combining marks, Hangul jamo and syllables, composable letters and the
-    /// Indic vowel signs that combine as second characters, with any character now and then.
+    /// Combining marks, Hangul jamo and syllables, composable letters and the Indic vowel
+    /// signs that combine as second characters.
     fn nfc_texts() -> impl Strategy<Value = String> {
-        let chars: Vec<char> = "aeAEoOìé\u{300}\u{301}\u{308}\u{323}\u{327}\u{344}\u{345}\u{1100}\u{1161}\u{11a8}\u{ac00}\u{ac01}\u{b47}\u{b3e}\u{b57}\u{cc6}\u{cd5}\u{dd9}\u{dcf}\u{1b05}\u{1b35}\u{2adc}\u{338}\u{3d2}\u{fb2a}\u{5bc}\u{1d15e}\u{1d165}"
-            .chars()
-            .collect();
-        proptest::collection::vec(
-            prop_oneof![6 => proptest::sample::select(chars), 1 => any::<char>()],
-            0..16,
+        texts_over(
+            "aeAEoOìé\u{300}\u{301}\u{308}\u{323}\u{327}\u{344}\u{345}\u{1100}\u{1161}\u{11a8}\u{ac00}\u{ac01}\u{b47}\u{b3e}\u{b57}\u{cc6}\u{cd5}\u{dd9}\u{dcf}\u{1b05}\u{1b35}\u{2adc}\u{338}\u{3d2}\u{fb2a}\u{5bc}\u{1d15e}\u{1d165}",
+            16,
         )
-        .prop_map(|chars| chars.into_iter().collect())
     }
 
     proptest! {

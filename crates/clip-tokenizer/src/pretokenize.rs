@@ -52,7 +52,8 @@ static CLASSES: LazyLock<Classes> = LazyLock::new(|| {
             "L" => Class::Letter,
             "N" => Class::Number,
             "O" => Class::Other,
-            _ => Class::Skip,
+            "-" => Class::Skip,
+            other => panic!("pretokenize_classes.tsv: unknown class {other:?}"),
         };
         all[hex(cells[1]) as usize..=hex(cells[2]) as usize].fill(class);
     }
