@@ -72,18 +72,12 @@ struct Sample {
     ftfy: String,
 }
 
-/// Seeded random texts over mojibake-prone characters (`reference/gen_ftfy_fixable.py`).
-fn random_samples() -> Vec<Sample> {
-    let text = std::fs::read_to_string(fixture("tokenizer/ftfy_random.jsonl")).unwrap();
-    text.lines()
-        .map(|line| serde_json::from_str(line).expect("sample line"))
-        .collect()
-}
-
-/// Seeded mojibake: UTF-8 text decoded with the wrong codecs, in places, with lost bytes
+/// ftfy's output on generated texts, one JSON line each: `ftfy_random.jsonl`, seeded random
+/// texts over mojibake-prone characters (`reference/gen_ftfy_fixable.py`), and
+/// `ftfy_mojibake.jsonl`, UTF-8 text decoded with the wrong codecs, in places, with lost bytes
 /// (`reference/gen_ftfy_tables.py`).
-fn mojibake_samples() -> Vec<Sample> {
-    let text = std::fs::read_to_string(fixture("tokenizer/ftfy_mojibake.jsonl")).unwrap();
+fn samples(file: &str) -> Vec<Sample> {
+    let text = std::fs::read_to_string(fixture(&format!("tokenizer/{file}"))).unwrap();
     text.lines()
         .map(|line| serde_json::from_str(line).expect("sample line"))
         .collect()
@@ -92,9 +86,9 @@ fn mojibake_samples() -> Vec<Sample> {
 /// The ftfy port, with and without the shortcut, on every random and mojibake sample.
 #[test]
 fn ftfy_matches_on_random_and_mojibake_samples() {
-    let samples: Vec<Sample> = random_samples()
+    let samples: Vec<Sample> = samples("ftfy_random.jsonl")
         .into_iter()
-        .chain(mojibake_samples())
+        .chain(samples("ftfy_mojibake.jsonl"))
         .collect();
     let changed = samples.iter().filter(|s| s.text != s.ftfy).count();
     assert!(changed >= 2500, "only {changed} samples exercise a fixer");
@@ -126,7 +120,7 @@ fn ftfy_matches_on_random_and_mojibake_samples() {
 #[test]
 fn untouched_shortcut_is_sound() {
     let corpus = records();
-    let samples = random_samples();
+    let samples = samples("ftfy_random.jsonl");
     let pairs = corpus
         .iter()
         .map(|r| (&r.text, &r.ftfy))

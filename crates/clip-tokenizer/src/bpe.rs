@@ -14,16 +14,14 @@ use crate::vocab::Vocab;
 /// Merges the byte-level symbols of `word` (one pre-token's UTF-8 bytes) and
 /// appends the resulting ids to `out`.
 pub(crate) fn bpe(vocab: &Vocab, word: &[u8], out: &mut Vec<u32>) {
-    let n = word.len();
-    if n == 0 {
-        return;
-    }
+    // The last symbol carries `</w>`: its id is 256 after the bare byte's.
+    let n = match word {
+        [] => return,
+        [byte] => return out.push(vocab.byte_id[*byte as usize] + 256),
+        _ => word.len(),
+    };
     let mut ids: Vec<u32> = word.iter().map(|&b| vocab.byte_id[b as usize]).collect();
-    ids[n - 1] += 256; // the last symbol carries `</w>`
-    if n == 1 {
-        out.push(ids[0]);
-        return;
-    }
+    ids[n - 1] += 256;
     // Doubly linked list over positions; `usize::MAX` marks the ends.
     let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
     let mut next: Vec<usize> = (1..=n).collect();

@@ -40,10 +40,7 @@ static FIXABLE: LazyLock<Regex> = LazyLock::new(|| {
 /// it is already NFC — the claim each pass of [`crate::ftfy::fix_text`] rests on when it
 /// only normalises. A `false` only means "run ftfy".
 pub fn is_untouched(text: &str) -> bool {
-    if text.is_ascii() {
-        return ascii_untouched(text);
-    }
-    !FIXABLE.is_match(text) && matches!(to_nfc(text), Cow::Borrowed(_))
+    !needs_fixer(text) && matches!(to_nfc(text), Cow::Borrowed(_))
 }
 
 /// `text` in NFC, borrowed when it already is.

@@ -96,8 +96,8 @@ impl Tokenizer {
             for_each_word(&text, |word| match word.as_bytes() {
                 b"<|startoftext|>" => out.push(SOT),
                 b"<|endoftext|>" => out.push(EOT),
-                // One byte is one symbol with `</w>`: nothing to merge or look up.
-                &[byte] => out.push(self.vocab.byte_id[byte as usize] + 256),
+                // One byte is one symbol: nothing to merge, so nothing worth caching.
+                [_] => bpe(self.vocab, word.as_bytes(), out),
                 _ => cache.extend(word, out, |out| bpe(self.vocab, word.as_bytes(), out)),
             })
         });
