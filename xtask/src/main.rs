@@ -36,11 +36,13 @@ enum Command {
     Eval(commands::eval::Args),
     /// Image and text features (unnormalised) into an .npz.
     Embed(commands::embed::Args),
+    /// The synthetic image–caption set as webdataset shards of any size.
+    MakeShards(commands::make_shards::Args),
     /// Zero-shot: one image against candidate labels, probabilities best first.
     Predict(commands::predict::Args),
     /// OpenAI's image preprocessing into an f32 .npy [N, 3, R, R] (the input of `embed --pixels`).
     Preprocess(commands::preprocess::Args),
-    /// Contrastive pretraining or finetuning on Flickr8k-style or CSV image–caption data.
+    /// Contrastive pretraining or finetuning on Flickr8k/30k, a table or webdataset shards.
     Train(commands::train::Args),
     /// Tokenize one text per line into an int64 .npy [lines, context_length].
     Tokenize(commands::tokenize::Args),
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::MakeShards(args) => commands::make_shards::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Preprocess(args) => commands::preprocess::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),

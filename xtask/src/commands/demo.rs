@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Tensor, TensorData};
 use clip_model::data::synthetic::{self, Labelled, SyntheticOptions};
-use clip_model::data::{Split, read_flickr8k};
+use clip_model::data::{PairSet, Split, read_flickr8k};
 use clip_model::train::OptimOptions;
 use clip_model::{Clip, ClipConfig, VisionLayers};
 use clip_tokenizer::Tokenizer;
@@ -80,8 +80,9 @@ pub fn run(args: Args) -> Result<()> {
     let val = read_flickr8k(&data_dir, Split::Dev)?;
     let per_epoch = train.len() / args.batch_size.max(2);
     let outcome = training::run(RunSpec {
-        train,
-        val: Some(val),
+        train: PairSet::Pairs(train),
+        val: Some(PairSet::Pairs(val)),
+        found: None,
         source: ModelSource::Scratch(tiny_config()),
         output: args.output.join("run"),
         epochs: args.epochs,

@@ -5,6 +5,7 @@ pub mod convert_weights;
 pub mod demo;
 pub mod embed;
 pub mod eval;
+pub mod make_shards;
 pub mod predict;
 pub mod preprocess;
 pub mod tokenize;

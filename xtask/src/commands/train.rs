@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clip_model::ClipConfig;
-use clip_model::data::{ImageCaptions, Split, read_flickr8k, read_table};
+use clip_model::data::{
+    PairSet, StreamOptions, TableOptions, WebDataset, find_flickr, read_table_with,
+};
 use clip_model::train::OptimOptions;
 
 use crate::backend::Backend;
@@ -12,10 +14,16 @@ use crate::training::{self, ModelSource, RunSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Dataset {
-    /// Flickr8k's layout under --data-dir (train split; dev split for validation).
+    /// Flickr8k or Flickr30k under --data-dir in any layout their copies ship in (the
+    /// releases, Kaggle's, MindFormers'; train split, dev split for validation).
     Flickr8k,
-    /// A CSV/TSV of (image path, caption) given by --data-dir (a file); --val-file optional.
+    /// The same discovery as flickr8k (either set is found).
+    Flickr30k,
+    /// A table of (image path, caption) given by --data-dir (a file); --val-file optional.
     Csv,
+    /// webdataset tar shards: --data-dir 'shards/{00000..00099}.tar', a directory or a list
+    /// file (several joined by '::'), streamed; --val-file the same for validation.
+    Webdataset,
 }
 
 #[derive(clap::Args)]
@@ -24,12 +32,35 @@ pub struct Args {
     /// The data's layout.
     #[arg(long, value_enum, default_value_t = Dataset::Flickr8k)]
     dataset: Dataset,
-    /// Flickr8k's root directory, or the CSV/TSV file with --dataset csv.
-    #[arg(long)]
+    /// Flickr's root directory, the table with --dataset csv, the shards with --dataset
+    /// webdataset.
+    #[arg(long, visible_alias = "train-data")]
     data_dir: PathBuf,
-    /// A CSV/TSV of validation pairs (with --dataset csv).
-    #[arg(long)]
+    /// Validation pairs: a table (--dataset csv) or shards (--dataset webdataset).
+    #[arg(long, visible_alias = "val-data")]
     val_file: Option<PathBuf>,
+    /// Folder that the table's relative image paths start from (default: the table's).
+    #[arg(long)]
+    image_root: Option<PathBuf>,
+    /// The table's image column (default: found from the header: image, filepath, …).
+    #[arg(long)]
+    csv_img_key: Option<String>,
+    /// The table's caption column (default: found from the header: caption, text, title, …).
+    #[arg(long)]
+    csv_caption_key: Option<String>,
+    /// The table's separator, e.g. ',' or '\t' (default: sniffed from the first line).
+    #[arg(long)]
+    csv_separator: Option<String>,
+    /// Samples per epoch of a webdataset (default: counted from the shards' headers).
+    #[arg(long)]
+    train_num_samples: Option<u64>,
+    /// Samples in the webdataset shuffle buffer (1: the shards' own order).
+    #[arg(long, default_value_t = 5000)]
+    shuffle_buffer: usize,
+    /// Keep decoded images in memory between epochs when the whole set fits in this many
+    /// MiB (lists only; shards are always streamed).
+    #[arg(long, default_value_t = 4096)]
+    cache_images_mb: usize,
     /// Pretrain one of the published architectures from scratch (RN50 … ViT-L/14@336px).
     #[arg(long)]
     arch: Option<String>,
@@ -104,7 +135,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         ModelSource::Init(args.init.clone().expect("clap requires one model source"))
     };
-    let (train, val) = read_data(&args)?;
+    let (train, val, found) = read_data(&args)?;
     let options = OptimOptions {
         lr: args.lr,
         weight_decay: args.weight_decay,
@@ -115,6 +146,7 @@ pub fn run(args: Args) -> Result<()> {
     let outcome = training::run(RunSpec {
         train,
         val,
+        found,
         source,
         output: args.output.clone(),
         epochs: args.epochs,
@@ -127,7 +159,7 @@ pub fn run(args: Args) -> Result<()> {
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
         stop_after: args.stop_after,
-        cache_bytes: 4 << 30,
+        cache_bytes: args.cache_images_mb << 20,
         progress: true,
     })?;
     if outcome.finished {
@@ -140,30 +172,66 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn read_data(args: &Args) -> Result<(ImageCaptions, Option<ImageCaptions>)> {
+/// The training and validation sets, and what was found on disk (for the log).
+fn read_data(args: &Args) -> Result<(PairSet, Option<PairSet>, Option<String>)> {
     Ok(match args.dataset {
-        Dataset::Flickr8k => {
-            if !args.data_dir.is_dir() {
-                bail!("{} is not a directory", args.data_dir.display());
-            }
-            let train = read_flickr8k(&args.data_dir, Split::Train)?;
-            let dev_list = args
-                .data_dir
-                .join("Flickr8k_text")
-                .join("Flickr8k.devImages.txt");
-            let val = if dev_list.exists() {
-                Some(read_flickr8k(&args.data_dir, Split::Dev)?)
-            } else {
-                None
-            };
-            (train, val)
+        Dataset::Flickr8k | Dataset::Flickr30k => {
+            let set = find_flickr(&args.data_dir, args.seed)?;
+            let found = format!(
+                "data: {}: {} training images{}",
+                set.layout,
+                set.train.len(),
+                set.val
+                    .as_ref()
+                    .map(|v| format!(", {} validation", v.len()))
+                    .unwrap_or_default()
+            );
+            (
+                PairSet::Pairs(set.train),
+                set.val.map(PairSet::Pairs),
+                Some(found),
+            )
         }
         Dataset::Csv => {
-            let train = read_table(&args.data_dir)?;
-            let val = args.val_file.as_deref().map(read_table).transpose()?;
-            (train, val)
+            let options = TableOptions {
+                image_root: args.image_root.clone(),
+                image_key: args.csv_img_key.clone(),
+                caption_key: args.csv_caption_key.clone(),
+                separator: args.csv_separator.as_deref().map(separator).transpose()?,
+            };
+            let train = read_table_with(&args.data_dir, &options)?;
+            let val = match &args.val_file {
+                Some(file) => Some(PairSet::Pairs(read_table_with(file, &options)?)),
+                None => None,
+            };
+            (PairSet::Pairs(train), val, None)
+        }
+        Dataset::Webdataset => {
+            let options = StreamOptions {
+                shuffle_buffer: args.shuffle_buffer.max(1),
+                num_samples: args.train_num_samples,
+                keep_last: false,
+            };
+            let shards = |path: &Path| -> Result<WebDataset> {
+                let spec = path.to_str().context("the shard pattern is not UTF-8")?;
+                Ok(WebDataset::open(spec)?)
+            };
+            let val = match &args.val_file {
+                Some(file) => Some(PairSet::Shards(shards(file)?, StreamOptions::default())),
+                None => None,
+            };
+            (PairSet::Shards(shards(&args.data_dir)?, options), val, None)
         }
     })
+}
+
+/// `--csv-separator`: one character, or `\t` / `tab` for a tab.
+fn separator(text: &str) -> Result<u8> {
+    match text {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
+        _ => bail!("--csv-separator must be one character (or '\\t'), not '{text}'"),
+    }
 }
 
 /// A JSON of `build_model`'s fields (see `ClipConfig`), checked before use.

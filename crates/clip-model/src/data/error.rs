@@ -24,6 +24,17 @@ pub enum DataError {
     /// A dataset with nothing in it.
     #[error("{0}: no image–caption pairs")]
     Empty(PathBuf),
+    /// A directory in none of the layouts a reader knows.
+    #[error("{dir}: {message}")]
+    Layout {
+        /// The directory.
+        dir: PathBuf,
+        /// What was looked for where.
+        message: String,
+    },
+    /// Captions the tokenizer refuses.
+    #[error("captions: {0}")]
+    Captions(String),
     /// An image that does not decode.
     #[error("{path}: {message}")]
     Image {

@@ -1,6 +1,7 @@
-//! Batches for training: images decoded and preprocessed in parallel (and kept in memory
-//! while they fit a budget, so later epochs skip decoding), one caption per image drawn for
-//! each epoch, tokenized.
+//! Batches for training: the [`BatchSource`] a training loop draws from, and its in-memory
+//! form, [`BatchLoader`]: images decoded and preprocessed in parallel (and all kept in
+//! memory when they fit a budget, so later epochs skip decoding), one caption per image
+//! drawn for each epoch, tokenized.
 
 use std::sync::Arc;
 
@@ -10,12 +11,19 @@ use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use rayon::prelude::*;
 
-use super::{DataError, ImageCaptions, caption_choice, epoch_order};
+use super::{DataError, ImageCaptions, StreamStats, caption_choice, epoch_order};
 
 /// One training batch.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    /// Dataset indices of the images, in batch order.
+    /// The epoch it belongs to.
+    pub epoch: usize,
+    /// Its index in the epoch.
+    pub index: usize,
+    /// Samples of the epoch's stream consumed up to and including this batch (skipped ones
+    /// too): where a resumed run continues.
+    pub position: u64,
+    /// Dataset indices of the images (for shards: their ordinals in the epoch's stream).
     pub images: Vec<usize>,
     /// Normalised pixels, `[n, 3, R, R]` flattened.
     pub pixels: Vec<f32>,
@@ -36,7 +44,42 @@ impl Batch {
     }
 }
 
-/// Draws the batches of every epoch from a dataset.
+/// Where a training loop gets its batches: epochs of batches, each epoch a pure function of
+/// the seed and its number, so that a run can be resumed at any batch.
+pub trait BatchSource: Send {
+    /// Pairs per batch.
+    fn batch_size(&self) -> usize;
+
+    /// Full batches an epoch gives (for a stream, as counted or told; it may end sooner when
+    /// images turn out undecodable).
+    fn batches_per_epoch(&self) -> usize;
+
+    /// Continues epoch `epoch` at batch `index`, `position` samples of its stream consumed
+    /// (the [`Batch::position`] of the batch before).
+    fn seek(&mut self, epoch: usize, index: usize, position: u64) -> Result<(), DataError>;
+
+    /// The next batch of the current epoch; `None` at its end.
+    fn next_batch(&mut self) -> Option<Result<Batch, DataError>>;
+
+    /// What the current epoch used and skipped so far.
+    fn stats(&self) -> StreamStats {
+        StreamStats::default()
+    }
+}
+
+/// The captions tokenized for a batch (truncated, end-of-text kept).
+pub(crate) fn tokenize(
+    tokenizer: &Tokenizer,
+    captions: &[String],
+    context_length: usize,
+) -> Result<TokenIds, DataError> {
+    let tokens = tokenizer
+        .tokenize(captions, context_length, true)
+        .map_err(|e| DataError::Captions(e.to_string()))?;
+    Ok(TokenIds::from(&tokens))
+}
+
+/// Draws the batches of every epoch from a dataset held as a list of files.
 pub struct BatchLoader {
     data: ImageCaptions,
     preprocessor: Preprocessor,
@@ -45,15 +88,18 @@ pub struct BatchLoader {
     batch_size: usize,
     seed: u64,
     cache: Vec<Option<Arc<Vec<f32>>>>,
-    cache_left: usize,
+    caching: bool,
     /// The current epoch's image order (drawn once per epoch, not once per batch).
     order: Option<(usize, Vec<usize>)>,
+    /// The next batch [`BatchSource::next_batch`] gives: (epoch, index).
+    cursor: (usize, usize),
 }
 
 impl BatchLoader {
     /// Batches of `batch_size` (at most the dataset's size) from `data` at `resolution`,
-    /// captions in `context_length` tokens, order fixed by `seed`. Up to `cache_bytes` of
-    /// preprocessed pixels are kept between epochs.
+    /// captions in `context_length` tokens, order fixed by `seed`. When all the set's
+    /// preprocessed pixels fit in `cache_bytes`, they are kept after their first decoding;
+    /// otherwise none are, and memory stays that of the batches in flight.
     pub fn new(
         data: ImageCaptions,
         resolution: usize,
@@ -63,6 +109,7 @@ impl BatchLoader {
         cache_bytes: usize,
     ) -> Self {
         let n = data.len();
+        let per_image = 3 * resolution * resolution * std::mem::size_of::<f32>();
         BatchLoader {
             preprocessor: Preprocessor::new(resolution),
             tokenizer: Tokenizer::new(),
@@ -70,8 +117,9 @@ impl BatchLoader {
             batch_size: batch_size.clamp(1, n.max(1)),
             seed,
             cache: vec![None; n],
-            cache_left: cache_bytes / (3 * resolution * resolution * 4).max(1),
+            caching: n.saturating_mul(per_image) <= cache_bytes,
             order: None,
+            cursor: (0, 0),
             data,
         }
     }
@@ -81,15 +129,9 @@ impl BatchLoader {
         &self.data
     }
 
-    /// Images per batch.
-    pub fn batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    /// Full batches per epoch (the remainder is dropped: every step contrasts the same
-    /// number of pairs).
-    pub fn batches_per_epoch(&self) -> usize {
-        self.data.len() / self.batch_size
+    /// Whether decoded images are kept between epochs.
+    pub fn caches(&self) -> bool {
+        self.caching
     }
 
     /// Batch `index` of epoch `epoch`.
@@ -108,17 +150,14 @@ impl BatchLoader {
             })
             .collect();
         let pixels = self.pixels(&images)?;
-        let tokenized = self
-            .tokenizer
-            .tokenize(&captions, self.context_length, true)
-            .map_err(|e| DataError::Image {
-                path: self.data.images[images[0]].clone(),
-                message: e.to_string(),
-            })?;
+        let tokens = tokenize(&self.tokenizer, &captions, self.context_length)?;
         Ok(Batch {
+            epoch,
+            index,
+            position: ((index + 1) * self.batch_size) as u64,
             images,
             pixels,
-            tokens: TokenIds::from(&tokenized),
+            tokens,
             captions,
         })
     }
@@ -136,7 +175,7 @@ impl BatchLoader {
                 let path = &self.data.images[i];
                 let result = self.preprocessor.load(path).map_err(|e| DataError::Image {
                     path: path.clone(),
-                    message: e.to_string(),
+                    message: e.detail,
                 });
                 (i, result)
             })
@@ -144,8 +183,7 @@ impl BatchLoader {
         let mut fresh = std::collections::HashMap::new();
         for (i, result) in decoded {
             let pixels = Arc::new(result?);
-            if self.cache_left > 0 {
-                self.cache_left -= 1;
+            if self.caching {
                 self.cache[i] = Some(pixels.clone());
             }
             fresh.insert(i, pixels);
@@ -160,5 +198,31 @@ impl BatchLoader {
             out.extend_from_slice(pixels);
         }
         Ok(out)
+    }
+}
+
+impl BatchSource for BatchLoader {
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Full batches per epoch (the remainder is dropped: every step contrasts the same
+    /// number of pairs).
+    fn batches_per_epoch(&self) -> usize {
+        self.data.len() / self.batch_size
+    }
+
+    fn seek(&mut self, epoch: usize, index: usize, _position: u64) -> Result<(), DataError> {
+        self.cursor = (epoch, index);
+        Ok(())
+    }
+
+    fn next_batch(&mut self) -> Option<Result<Batch, DataError>> {
+        let (epoch, index) = self.cursor;
+        if index >= self.batches_per_epoch() {
+            return None;
+        }
+        self.cursor.1 += 1;
+        Some(self.batch(epoch, index))
     }
 }

@@ -1,18 +1,27 @@
-//! Image–caption data for training: Flickr8k's layout, a CSV/TSV of (image, caption), a
-//! synthetic set in Flickr8k's layout, and the batches an epoch draws from them.
+//! Image–caption data for training, as people have it: Flickr8k and Flickr30k in the
+//! layouts their copies ship in (found by themselves), a table of (image, caption), webdataset
+//! tar shards streamed from disk, a synthetic set; and the batches an epoch draws from them,
+//! prepared ahead of the model on a worker thread.
 
 mod error;
-mod flickr8k;
+mod flickr;
 mod loader;
+mod prefetch;
 mod sampling;
 pub mod synthetic;
 mod table;
+pub mod webdataset;
 
 pub use error::DataError;
-pub use flickr8k::{Split, read_flickr8k};
-pub use loader::{Batch, BatchLoader};
+pub use flickr::{FlickrSet, HELD_OUT_SHARE, Split, find_flickr, read_flickr8k, seeded_split};
+pub use loader::{Batch, BatchLoader, BatchSource};
+pub use prefetch::{DataPosition, Feed, Prefetch};
 pub use sampling::{caption_choice, epoch_order};
-pub use table::{read_table, read_two_columns};
+pub use table::{
+    CAPTION_COLUMNS, IMAGE_COLUMNS, TableOptions, read_table, read_table_with, read_two_columns,
+    sniff_separator,
+};
+pub use webdataset::{ShardLoader, StreamOptions, StreamStats, WebDataset};
 
 use std::path::PathBuf;
 
@@ -50,5 +59,47 @@ impl ImageCaptions {
             self.images.len() - 1
         });
         self.captions[i].push(caption);
+    }
+}
+
+/// A training or validation set, held as a list of files or streamed from shards.
+#[derive(Debug, Clone)]
+pub enum PairSet {
+    /// Files and captions listed in memory (Flickr, tables, the synthetic set).
+    Pairs(ImageCaptions),
+    /// webdataset shards, streamed.
+    Shards(WebDataset, StreamOptions),
+}
+
+impl PairSet {
+    /// The batches of this set for a model at `resolution` with `context_length` tokens,
+    /// `batch_size` pairs each, order fixed by `seed`; a list keeps decoded images when they
+    /// all fit in `cache_bytes`.
+    pub fn loader(
+        self,
+        resolution: usize,
+        context_length: usize,
+        batch_size: usize,
+        seed: u64,
+        cache_bytes: usize,
+    ) -> Result<Box<dyn BatchSource>, DataError> {
+        Ok(match self {
+            PairSet::Pairs(data) => Box::new(BatchLoader::new(
+                data,
+                resolution,
+                context_length,
+                batch_size,
+                seed,
+                cache_bytes,
+            )),
+            PairSet::Shards(data, options) => Box::new(ShardLoader::new(
+                data,
+                resolution,
+                context_length,
+                batch_size,
+                seed,
+                options,
+            )?),
+        })
     }
 }

@@ -22,7 +22,8 @@ pub fn caption_choice(count: usize, seed: u64, epoch: usize, image: usize) -> us
     rng.random_range(0..count)
 }
 
-fn mix(a: u64, b: u64, c: u64) -> u64 {
+/// Three words mixed into one seed.
+pub(crate) fn mix(a: u64, b: u64, c: u64) -> u64 {
     // SplitMix64 finaliser over the three words.
     let mut z = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ 0x9e37_79b9_7f4a_7c15;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -57,6 +57,10 @@ pub struct RunState {
     pub epoch: usize,
     /// Batches of that epoch already consumed.
     pub batch_in_epoch: usize,
+    /// Samples of that epoch's data stream already consumed, skipped ones included (what a
+    /// streamed set resumes from; lists resume from `batch_in_epoch` alone).
+    #[serde(default)]
+    pub samples_in_epoch: u64,
     /// Seed of the data order (each epoch's order is derived from it).
     pub seed: u64,
     /// The architecture.
