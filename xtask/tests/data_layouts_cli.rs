@@ -10,14 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clip_model::data::synthetic::{SyntheticOptions, generate, write_shards};
-use common::{assert_one_line_error, stderr, xtask};
-
-const CONFIG: &str = r#"{
-  "embed_dim": 16, "image_resolution": 16, "vision_layers": 1, "vision_width": 32,
-  "vision_patch_size": 8, "context_length": 16, "vocab_size": 49408,
-  "transformer_width": 32, "transformer_heads": 2, "transformer_layers": 1,
-  "vision_head_width": 16
-}"#;
+use common::{TINY_CONFIG as CONFIG, assert_one_line_error, stderr, tensors, xtask};
 
 /// The synthetic set (20 train, 4 dev, 2 + 2 test images) as MindFormers draws Flickr8k.
 fn mindformers(dir: &Path) {
@@ -288,17 +281,24 @@ fn an_unknown_layout_is_one_error_saying_what_was_looked_for() {
     fs::write(data.join("notes.txt"), "nothing here").unwrap();
     let config = tmp.path().join("config.json");
     fs::write(&config, CONFIG).unwrap();
-    let run = xtask(&[
-        "train",
-        "--dataset",
-        "flickr8k",
-        "--data-dir",
+    let (d, c, o) = (
         data.to_str().unwrap(),
-        "--config",
         config.to_str().unwrap(),
-        "--output",
-        tmp.path().join("o").to_str().unwrap(),
-    ]);
+        tmp.path().join("o"),
+    );
+    let train = || {
+        let args = [
+            "train",
+            "--dataset",
+            "flickr8k",
+            "--data-dir",
+            d,
+            "--config",
+            c,
+        ];
+        xtask(&[&args[..], &["--output", o.to_str().unwrap()]].concat())
+    };
+    let run = train();
     assert_one_line_error(
         &run,
         "no caption file: looked for Flickr8k.token.txt, results_20130124.token, captions.txt, results.csv",
@@ -306,17 +306,7 @@ fn an_unknown_layout_is_one_error_saying_what_was_looked_for() {
     );
     // Captions found, images not.
     fs::write(data.join("captions.txt"), "image,caption\n1.jpg,a dog\n").unwrap();
-    let run = xtask(&[
-        "train",
-        "--dataset",
-        "flickr8k",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--output",
-        tmp.path().join("o").to_str().unwrap(),
-    ]);
+    let run = train();
     assert_one_line_error(
         &run,
         "no folder holding the images captions.txt names: looked for",
@@ -349,18 +339,6 @@ fn webdataset_shards_by_pattern_directory_and_list() {
             ],
         );
     }
-}
-
-fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<u8>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect();
-    out.sort();
-    out
 }
 
 #[test]

@@ -9,14 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clip_model::data::synthetic::{SyntheticOptions, generate};
-use common::{assert_one_line_error, stderr, xtask};
-
-const CONFIG: &str = r#"{
-  "embed_dim": 16, "image_resolution": 16, "vision_layers": 1, "vision_width": 32,
-  "vision_patch_size": 8, "context_length": 16, "vocab_size": 49408,
-  "transformer_width": 32, "transformer_heads": 2, "transformer_layers": 1,
-  "vision_head_width": 16
-}"#;
+use common::{TINY_CONFIG as CONFIG, assert_one_line_error, stderr, tensors, xtask};
 
 fn dataset(dir: &Path) {
     let options = SyntheticOptions {
@@ -54,18 +47,6 @@ fn train_args<'a>(data: &'a str, config: &'a str, out: &'a str) -> Vec<&'a str> 
         "--checkpoint-every",
         "1",
     ]
-}
-
-fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<u8>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect();
-    out.sort();
-    out
 }
 
 fn metrics_without_time(dir: &Path) -> Vec<String> {

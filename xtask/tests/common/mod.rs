@@ -41,3 +41,24 @@ pub fn assert_one_line_error(run: &Output, needle: &str, what: &str) {
         "{what}: {err}"
     );
 }
+
+/// A tiny ViT CLIP for training tests (`--config`): 16-pixel images, one layer per tower.
+pub const TINY_CONFIG: &str = r#"{
+  "embed_dim": 16, "image_resolution": 16, "vision_layers": 1, "vision_width": 32,
+  "vision_patch_size": 8, "context_length": 16, "vocab_size": 49408,
+  "transformer_width": 32, "transformer_heads": 2, "transformer_layers": 1,
+  "vision_head_width": 16
+}"#;
+
+/// The tensors of a safetensors file, by name, as raw bytes (for bit-exact comparisons).
+pub fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    out.sort();
+    out
+}
