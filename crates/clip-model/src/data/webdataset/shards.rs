@@ -12,6 +12,15 @@ use super::super::error::read_lines;
 pub fn expand_shards(spec: &str) -> Result<Vec<PathBuf>, DataError> {
     let mut out = Vec::new();
     for part in spec.split("::").filter(|p| !p.is_empty()) {
+        if ["pipe:", "http://", "https://", "s3://", "gs://"]
+            .iter()
+            .any(|scheme| part.starts_with(scheme))
+        {
+            return Err(layout(
+                part,
+                "shards are read from local (or mounted) files: download them first",
+            ));
+        }
         if part.contains('{') {
             for name in expand_braces(part).map_err(|m| layout(part, &m))? {
                 let path = PathBuf::from(name);
@@ -221,5 +230,7 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let err = expand_shards(empty.path().to_str().unwrap()).unwrap_err();
         assert!(err.to_string().contains("without .tar shards"), "{err}");
+        let err = expand_shards("pipe:aws s3 cp s3://bucket/{00000..00009}.tar -").unwrap_err();
+        assert!(err.to_string().contains("download them first"), "{err}");
     }
 }
