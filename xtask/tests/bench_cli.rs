@@ -33,6 +33,12 @@ fn prints_one_json_line_with_the_contract_fields() {
             .unwrap_or_else(|| panic!("{key} missing: {line}"));
         assert!(v > 0.0 && v.is_finite(), "{key}: {v}");
     }
+    // Which machine a figure came from: the thread pool's size and the CPU's name.
+    assert!(line["threads"].as_u64().is_some_and(|t| t >= 1), "{line}");
+    assert!(
+        line["cpu"].as_str().is_some_and(|c| !c.is_empty()),
+        "{line}"
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: encoding throughput of one architecture with random weights,
 //! printed as one JSON line `{"arch", "batch", "backend", "images_per_s", "texts_per_s"}`
 //! (plus `"dtype"`, and `"cpu_matmul"`: the kernels of the CPU fast path's matrix products
-//! on float32 `flex`, or null where that path is not taken).
+//! on float32 `flex`, or null where that path is not taken; `"threads"`: the worker threads
+//! of the CPU thread pool; `"cpu"`: the processor's model name, so that a figure says which
+//! CPU it came from).
 //! `tests/reference/bench_model.py` runs OpenAI's code on the same shapes for the ratio.
 
 use std::time::{Duration, Instant};
@@ -102,7 +104,22 @@ pub fn run(args: Args) -> Result<()> {
         "cpu_matmul": fast_path.then(clip_nn::cpu_matmul),
         "images_per_s": (images_per_s * 100.0).round() / 100.0,
         "texts_per_s": (texts_per_s * 100.0).round() / 100.0,
+        "threads": rayon::current_num_threads(),
+        "cpu": cpu_model(),
     });
     println!("{line}");
     Ok(())
+}
+
+/// The processor's model name (`/proc/cpuinfo`'s first `model name`), else the architecture.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }

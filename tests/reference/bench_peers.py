@@ -1,0 +1,174 @@
+"""Ours against PyTorch, ONNX Runtime and OpenVINO on OpenAI's model, same run, same machine.
+
+  .venv/bin/python tests/reference/bench_peers.py [--seconds 5] [--write docs/performance.md]
+      [--shapes ViT-B/32:1,ViT-B/32:16,...]
+
+For each (architecture, batch): OpenAI's model with random weights (fp32) in PyTorch (all
+cores); the same model's image and text encoders exported to ONNX (`torch.onnx.export`,
+dynamic batch, opset 17, the TorchScript exporter) and run by ONNX Runtime (ORT_ENABLE_ALL,
+intra-op threads = cores) and by OpenVINO (CPU; the LATENCY hint at batch 1, THROUGHPUT with
+its optimal number of requests in flight at larger batches; inference precision f32, which
+it would otherwise lower to bf16 on CPUs that have it); then `xtask bench`. Texts are
+77-position token rows of "a photo of a {class}." for every peer (ours trims them to the
+longest end-of-text, as it does in use). Prints one JSON line per shape and a Markdown table;
+--write replaces the table between its markers in that file. Needs `pip install
+onnxruntime openvino onnx` beside requirements.txt, and `cargo build -p xtask` first.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+import openvino as ov
+import torch
+
+import clip
+from clip.model import CLIP
+
+from bench_model import XTASK, reference, throughput
+from model_fixtures import full_config
+
+SHAPES = [("ViT-B/32", 1), ("ViT-B/32", 16), ("ViT-B/16", 1), ("ViT-B/16", 16), ("RN50", 1), ("RN50", 16)]
+BEGIN, END = "<!-- bench_peers.py: begin -->", "<!-- bench_peers.py: end -->"
+
+
+class TextEncoder(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens):
+        return self.model.encode_text(tokens)
+
+
+def export(arch, directory):
+    """The image and text encoders of `arch` (random weights) as ONNX files."""
+    model = CLIP(**full_config(arch)).float().eval()
+    r = model.visual.input_resolution
+    paths = (os.path.join(directory, "visual.onnx"), os.path.join(directory, "text.onnx"))
+    with torch.no_grad():
+        torch.onnx.export(model.visual, torch.randn(1, 3, r, r), paths[0], input_names=["pixels"],
+                          output_names=["features"], dynamic_axes={"pixels": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+        torch.onnx.export(TextEncoder(model), clip.tokenize(["a photo of a cat."]), paths[1],
+                          input_names=["tokens"], output_names=["features"],
+                          dynamic_axes={"tokens": {0: "batch"}}, opset_version=17, dynamo=False)
+    return r, paths
+
+
+def prompts(batch):
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "crates", "clip-zeroshot", "data",
+                           "imagenet", "classes.txt")) as f:
+        classes = f.read().splitlines()
+    return lambda step: clip.tokenize([f"a photo of a {classes[(step * batch + j) % len(classes)]}."
+                                       for j in range(batch)]).numpy()
+
+
+def onnx_runtime(paths, r, batch, seconds):
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = os.cpu_count()
+    visual = ort.InferenceSession(paths[0], options, providers=["CPUExecutionProvider"])
+    text = ort.InferenceSession(paths[1], options, providers=["CPUExecutionProvider"])
+    pixels = np.random.randn(batch, 3, r, r).astype(np.float32)
+    tokens = prompts(batch)
+    images = throughput(batch, seconds, lambda _: visual.run(None, {"pixels": pixels}))
+    texts = throughput(batch, seconds, lambda s: text.run(None, {"tokens": tokens(s)}))
+    return images, texts
+
+
+def openvino(paths, r, batch, seconds):
+    core = ov.Core()
+    hint = "LATENCY" if batch == 1 else "THROUGHPUT"
+    pixels = np.random.randn(batch, 3, r, r).astype(np.float32)
+    tokens = prompts(batch)
+    rates = []
+    for path, feed in ((paths[0], lambda _: pixels), (paths[1], tokens)):
+        # f32 explicitly: on CPUs with AVX512_BF16 or AMX, OpenVINO otherwise computes in bf16.
+        config = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
+        compiled = core.compile_model(core.read_model(path), "CPU", config)
+        if hint == "LATENCY":
+            request = compiled.create_infer_request()
+            rates.append(throughput(batch, seconds, lambda s: request.infer([feed(s)])))
+            continue
+        queue = ov.AsyncInferQueue(compiled, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue.start_async([feed(0)])
+        queue.wait_all()
+        start, done, step = time.perf_counter(), 0, 1
+        while done == 0 or time.perf_counter() - start < seconds:
+            queue.start_async([feed(step)])
+            done += batch
+            step += 1
+        queue.wait_all()
+        rates.append(done / (time.perf_counter() - start))
+    return tuple(rates)
+
+
+def ours(arch, batch, seconds):
+    out = subprocess.run([XTASK, "bench", "--arch", arch, "--batch", str(batch), "--seconds", str(seconds)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cpu_header(line):
+    flags = open("/proc/cpuinfo").read()
+    isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "SSE"
+    return (f"CPU: {line.get('cpu', platform.processor())}, {os.cpu_count()} cores, {isa}; "
+            f"PyTorch {torch.__version__}, ONNX Runtime {ort.__version__}, OpenVINO {ov.__version__}; "
+            f"{time.strftime('%Y-%m-%d')}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--shapes", help="e.g. ViT-B/32:1,RN50:16 (default: the issue's six)")
+    parser.add_argument("--write", metavar="MARKDOWN")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    shapes = SHAPES if not args.shapes else [(s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[1]))
+                                             for s in args.shapes.split(",")]
+    rows = ["| model, batch | ours img/s | PyTorch | ONNX Runtime | OpenVINO | ours / best | "
+            "ours texts/s | PyTorch | ONNX Runtime | OpenVINO | ours / best |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    header = None
+    for arch, batch in shapes:
+        with tempfile.TemporaryDirectory() as tmp:
+            r, paths = export(arch, tmp)
+            torch_rates = reference(arch, batch, args.seconds)
+            ort_rates = onnx_runtime(paths, r, batch, args.seconds)
+            ov_rates = openvino(paths, r, batch, args.seconds)
+        mine = ours(arch, batch, args.seconds)
+        header = header or cpu_header(mine)
+        img = {"pytorch": torch_rates["images_per_s"], "onnxruntime": ort_rates[0], "openvino": ov_rates[0]}
+        txt = {"pytorch": torch_rates["texts_per_s"], "onnxruntime": ort_rates[1], "openvino": ov_rates[1]}
+        print(json.dumps({"arch": arch, "batch": batch, "ours": mine, "images_per_s": img,
+                          "texts_per_s": txt}), flush=True)
+
+        def cells(our, peers):
+            best = max(peers, key=peers.get)
+            return (f"{our:.2f} | " + " | ".join(f"{peers[k]:.2f}" for k in ("pytorch", "onnxruntime", "openvino"))
+                    + f" | **{our / peers[best]:.2f}×** ({best})")
+
+        rows.append(f"| {arch}, {batch} | {cells(mine['images_per_s'], img)} | {cells(mine['texts_per_s'], txt)} |")
+    text = "\n".join([header, "", *rows, "", "(`tests/reference/bench_peers.py`, fp32, all cores, "
+                      f"{args.seconds:g} s per point, one run.)"])
+    print(text)
+    if args.write:
+        doc = pathlib.Path(args.write)
+        content = doc.read_text(encoding="utf-8")
+        if BEGIN not in content:
+            content += f"\n{BEGIN}\n{END}\n"
+        before, rest = content.split(BEGIN + "\n", 1)
+        _, after = rest.split(END, 1)
+        doc.write_text(before + BEGIN + "\n" + text + "\n" + END + after, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
