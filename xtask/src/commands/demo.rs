@@ -45,7 +45,8 @@ pub struct Args {
     backend: Backend,
 }
 
-/// The demo's architecture: a ViT on 64-pixel images (8-pixel patches) and a 2-layer text transformer.
+/// The demo's architecture: a ModifiedResNet (one bottleneck per stage, width 16) on 64-pixel
+/// images and a 2-layer text transformer of width 64.
 pub fn tiny_config() -> ClipConfig {
     ClipConfig {
         embed_dim: 64,
