@@ -411,3 +411,55 @@ fn a_streamed_run_resumed_mid_shard_equals_the_uninterrupted_one() {
         tensors(&full.join("model.safetensors"))
     );
 }
+
+#[test]
+fn an_open_clip_table_with_its_flags() {
+    // open_clip's CsvDataset input: tab-separated despite the name, columns named by flags.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    mindformers(&data);
+    let mut table = String::from("id\ttitle\tfilepath\n");
+    for (k, (name, caption)) in rows(&data).into_iter().enumerate() {
+        table.push_str(&format!(
+            "{k}\t{caption}, \"quoted\"\tFlickr8k_Dataset/Flickr8k_Dataset/{name}\n"
+        ));
+    }
+    let file = tmp.path().join("train.csv");
+    fs::write(&file, table).unwrap();
+    let f = file.to_str().unwrap();
+    let flags = [
+        "--dataset",
+        "csv",
+        "--train-data",
+        f,
+        "--image-root",
+        data.to_str().unwrap(),
+        "--csv-img-key",
+        "filepath",
+        "--csv-caption-key",
+        "title",
+    ];
+    train_two_steps(
+        tmp.path(),
+        &[&flags[..], &["--csv-separator", "\\t"]].concat(),
+    );
+    train_two_steps(tmp.path(), &flags);
+
+    let config = tmp.path().join("config.json");
+    let (c, o) = (config.to_str().unwrap(), tmp.path().join("o"));
+    let mut args = vec!["train"];
+    args.extend(flags);
+    args.extend([
+        "--csv-separator",
+        "tabs",
+        "--config",
+        c,
+        "--output",
+        o.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &xtask(&args),
+        "--csv-separator must be one character",
+        "bad separator",
+    );
+}

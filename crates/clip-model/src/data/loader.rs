@@ -129,11 +129,6 @@ impl BatchLoader {
         &self.data
     }
 
-    /// Whether decoded images are kept between epochs.
-    pub fn caches(&self) -> bool {
-        self.caching
-    }
-
     /// Batch `index` of epoch `epoch`.
     pub fn batch(&mut self, epoch: usize, index: usize) -> Result<Batch, DataError> {
         if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {

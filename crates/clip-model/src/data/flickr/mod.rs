@@ -246,8 +246,10 @@ fn finish(
 /// (any layout [`find_flickr`] reads; its seeded split uses seed 0).
 pub fn read_flickr8k(dir: &Path, split: Split) -> Result<ImageCaptions, DataError> {
     let set = find_flickr(dir, 0)?;
-    let file = dir.join(format!("{}Images", split.word()));
-    set.split(split).cloned().ok_or(DataError::Empty(file))
+    set.split(split).cloned().ok_or_else(|| DataError::Layout {
+        dir: dir.to_path_buf(),
+        message: format!("{}: no {} split", set.layout, split.word()),
+    })
 }
 
 /// `Flickr_8k.{split}Images.txt` (the release's name) or `Flickr8k.{split}Images.txt`.
