@@ -1,4 +1,5 @@
-//! A labelled image list: a CSV (`,`) or TSV (`.tsv`/`.txt`: tab) of image path and label,
+//! A labelled image list: a table of image path and label (separator sniffed from the first
+//! line as for training tables: a tab, else `|` without a comma, else `,`),
 //! optional header, paths relative to the table's directory.
 
 use std::path::{Path, PathBuf};
