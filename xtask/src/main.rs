@@ -3,7 +3,6 @@
 //! Every command reports a failure as one `error: …` line on stderr and a
 //! non-zero exit status, never a panic.
 
-mod backend;
 mod commands;
 mod images;
 mod io;
@@ -49,7 +48,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    backend::quiet_headless_display();
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe { clip::device::quiet_headless_display() };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => commands::bench::run(args),

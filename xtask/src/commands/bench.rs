@@ -14,7 +14,7 @@ use clip_model::{Clip, ClipConfig};
 use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 
-use crate::backend::{Backend, Precision};
+use clip::device::{Backend, Precision};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -15,8 +15,8 @@ use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use clip_zeroshot::{Prompts, predict_once, zeroshot_classifier};
 
-use crate::backend::Backend;
 use crate::training::{self, ModelSource, RunSpec};
+use clip::device::Backend;
 
 /// Templates of the zero-shot classifier (phrasings the captions also use).
 pub const TEMPLATES: [&str; 3] = ["a {}", "a photo of a {}.", "there is a {} in this picture"];

@@ -9,10 +9,10 @@ use clip_text::TokenIds;
 use clip_vision::preprocess::Preprocessor;
 use ndarray::{Array2, Array4};
 
-use crate::backend::{Backend, Precision};
 use crate::commands::preprocess::skipped_list;
 use crate::images::{preprocess_chunks, report_skipped};
 use crate::io::{NpzWriter, progress, read_lines, tokenize_lines};
+use clip::device::{Backend, Precision};
 
 #[derive(clap::Args)]
 pub struct Args {

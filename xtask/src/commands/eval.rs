@@ -14,9 +14,9 @@ use clip_zeroshot::{
 };
 use rayon::prelude::*;
 
-use crate::backend::{Backend, Precision};
 use crate::images::preprocess_chunks;
 use crate::io::{progress, write_atomic};
+use clip::device::{Backend, Precision};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Dataset {

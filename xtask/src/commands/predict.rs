@@ -7,7 +7,7 @@ use clip_model::Clip;
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 
-use crate::backend::{Backend, Precision};
+use clip::device::{Backend, Precision};
 
 #[derive(clap::Args)]
 pub struct Args {

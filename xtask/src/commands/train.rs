@@ -9,8 +9,8 @@ use clip_model::data::{
 };
 use clip_model::train::OptimOptions;
 
-use crate::backend::Backend;
 use crate::training::{self, ModelSource, RunSpec};
+use clip::device::Backend;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Dataset {
