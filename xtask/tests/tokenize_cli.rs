@@ -69,7 +69,7 @@ fn bad_input_gives_one_clear_error() {
             "--output",
             out,
         ],
-        "line 3 is not valid UTF-8",
+        "bad.txt:3: not UTF-8",
     );
 
     let long = dir.path().join("long.txt");

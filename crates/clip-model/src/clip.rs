@@ -105,51 +105,6 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     x / norm
 }
 
-impl Clip {
-    /// Writes the model as safetensors with OpenAI's key names and PyTorch's layout (what
-    /// open_clip and [`Clip::load`] read), the configuration in the metadata, float tensors
-    /// in `dtype` (`Keep` writes them as they are held). The file is replaced atomically.
-    pub fn save(&self, path: impl AsRef<Path>, dtype: crate::SaveDtype) -> Result<(), LoadError> {
-        use burn_store::{
-            BurnToPyTorchAdapter, ChainAdapter, FloatCastAdapter, KeyRemapper, ModuleSnapshot,
-            SafetensorsStore,
-        };
-        let path = path.as_ref();
-        let remapper = KeyRemapper::from_patterns(vec![
-            (r"^text\.", ""),
-            (r"attn\.in_proj\.weight$", "attn.in_proj_weight"),
-            (r"attn\.in_proj\.bias$", "attn.in_proj_bias"),
-            (r"downsample\.conv\.", "downsample.0."),
-            (r"downsample\.bn\.", "downsample.1."),
-        ])
-        .expect("valid patterns");
-        let config = serde_json::to_string(&self.config).expect("config serialises");
-        let store = SafetensorsStore::from_file(path)
-            .remap(remapper)
-            .metadata("format", "pt")
-            .metadata(crate::checkpoint::CONFIG_METADATA_KEY, config)
-            .skip_enum_variants(true)
-            .overwrite(true);
-        let mut store = match dtype {
-            crate::SaveDtype::Keep => store.with_to_adapter(BurnToPyTorchAdapter),
-            crate::SaveDtype::F32 | crate::SaveDtype::F16 => {
-                let target = if dtype == crate::SaveDtype::F16 {
-                    burn::tensor::DType::F16
-                } else {
-                    burn::tensor::DType::F32
-                };
-                store.with_to_adapter(ChainAdapter::new(
-                    BurnToPyTorchAdapter,
-                    FloatCastAdapter::to(target),
-                ))
-            }
-        };
-        self.valid()
-            .save_into(&mut store)
-            .map_err(|e| LoadError::io(path, std::io::Error::other(e.to_string())))
-    }
-}
-
 /// The float dtype tensors created on `device` get (see `Device::configure`).
 fn float_dtype(device: &Device) -> burn::tensor::DType {
     device.settings().float_dtype.into()

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not a chained source).
+        error: std::io::Error,
     },
     /// The file is none of the formats this crate reads.
     #[error("{path}: not a CLIP checkpoint this tool can read ({detail})")]
@@ -52,11 +52,17 @@ pub enum LoadError {
     Download(#[from] crate::hub::DownloadError),
 }
 
+impl From<crate::fs::FileError> for LoadError {
+    fn from(e: crate::fs::FileError) -> Self {
+        LoadError::io(e.path, e.error)
+    }
+}
+
 impl LoadError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         LoadError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 

@@ -17,6 +17,7 @@ mod clip;
 mod config;
 pub mod data;
 mod error;
+pub mod fs;
 pub mod hub;
 pub mod train;
 

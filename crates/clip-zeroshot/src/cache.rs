@@ -1,11 +1,11 @@
 //! Zero-shot classifier weights kept on disk, keyed by (weights, classes, templates), so a
 //! repeated evaluation skips encoding thousands of prompts.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
 use clip_model::Clip;
+use clip_model::fs::{FileError, write_bytes_atomic};
 use clip_tokenizer::Tokenizer;
 use sha2::{Digest, Sha256};
 
@@ -83,16 +83,16 @@ fn read(file: &Path) -> Option<([usize; 2], Vec<f32>)> {
     Some(([rows, cols], values))
 }
 
-fn write(dir: &Path, file: &Path, dims: [usize; 2], values: &[f32]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp: PathBuf = file.with_extension(format!("{}.tmp", std::process::id()));
-    let mut out = std::fs::File::create(&tmp)?;
-    out.write_all(MAGIC)?;
-    out.write_all(&(dims[0] as u64).to_le_bytes())?;
-    out.write_all(&(dims[1] as u64).to_le_bytes())?;
-    for v in values {
-        out.write_all(&v.to_le_bytes())?;
-    }
-    out.sync_all()?;
-    std::fs::rename(&tmp, file)
+fn write(dir: &Path, file: &Path, dims: [usize; 2], values: &[f32]) -> Result<(), FileError> {
+    std::fs::create_dir_all(dir).map_err(|error| FileError {
+        path: dir.to_owned(),
+        action: "create the cache directory",
+        error,
+    })?;
+    let mut bytes = Vec::with_capacity(24 + 4 * values.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(dims[0] as u64).to_le_bytes());
+    bytes.extend_from_slice(&(dims[1] as u64).to_le_bytes());
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    write_bytes_atomic(file, &bytes)
 }

@@ -147,8 +147,10 @@ pub fn run(args: Args) -> Result<()> {
         "heldout_per_class": per_class.iter().cloned().collect::<serde_json::Map<_, _>>(),
         "test_images": test.len(),
     });
-    std::fs::write(args.output.join(MARKER), format!("{report:#}\n"))
-        .with_context(|| format!("cannot write {}", args.output.join(MARKER).display()))?;
+    clip_model::fs::write_bytes_atomic(
+        &args.output.join(MARKER),
+        format!("{report:#}\n").as_bytes(),
+    )?;
     println!("{report}");
     Ok(())
 }

@@ -27,9 +27,8 @@ pub fn loss_curve(history: &History, out: &Path) -> Result<()> {
         .collect();
     let x_max = losses.last().map_or(1.0, |p| p.0).max(1.0);
     let y_max = losses.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.05;
-    let tmp = out.with_extension("png.tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (800, 480)).into_drawing_area();
+    crate::io::write_atomic(out, |tmp| {
+        let root = BitMapBackend::new(tmp, (800, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let area = root.margin(20, 20, 20, 20);
         let mut chart = ChartBuilder::on(&area)
@@ -51,7 +50,6 @@ pub fn loss_curve(history: &History, out: &Path) -> Result<()> {
         chart
             .draw_series(LineSeries::new([(0.0, 0.0), (0.0, y_max)], BLACK))
             .map_err(|e| anyhow!("{e}"))?;
-        root.present().map_err(|e| anyhow!("{e}"))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| anyhow!("cannot write {}: {e}", out.display()))
+        root.present().map_err(|e| anyhow!("{e}"))
+    })
 }

@@ -46,6 +46,14 @@ const TEXT_KEYS: [&str; 5] = [
     "text_projection",
 ];
 
+/// Where OpenAI's key names and this crate's module paths differ: `(OpenAI, Burn)`.
+const RENAMES: [(&str, &str); 4] = [
+    ("attn.in_proj_weight", "attn.in_proj.weight"),
+    ("attn.in_proj_bias", "attn.in_proj.bias"),
+    ("downsample.0.", "downsample.conv."),
+    ("downsample.1.", "downsample.bn."),
+];
+
 /// OpenAI key → Burn module path (before the PyTorch adapter renames norm weights).
 pub(super) fn to_burn(key: &str) -> String {
     let mut path = match key.split_once('.') {
@@ -53,29 +61,17 @@ pub(super) fn to_burn(key: &str) -> String {
         None if TEXT_KEYS.contains(&key) => format!("text.{key}"),
         _ => key.to_string(),
     };
-    for (from, to) in [
-        ("attn.in_proj_weight", "attn.in_proj.weight"),
-        ("attn.in_proj_bias", "attn.in_proj.bias"),
-        ("downsample.0.", "downsample.conv."),
-        ("downsample.1.", "downsample.bn."),
-    ] {
-        if path.contains(from) {
-            path = path.replace(from, to);
-        }
+    for (openai, burn) in RENAMES {
+        path = path.replace(openai, burn);
     }
     path
 }
 
-/// Burn module path → OpenAI key, for error messages about missing tensors.
+/// Burn module path → OpenAI key: for writing checkpoints and naming missing tensors.
 pub(super) fn to_openai(path: &str) -> String {
     let mut key = path.strip_prefix("text.").unwrap_or(path).to_string();
-    for (from, to) in [
-        ("attn.in_proj.weight", "attn.in_proj_weight"),
-        ("attn.in_proj.bias", "attn.in_proj_bias"),
-        ("downsample.conv.", "downsample.0."),
-        ("downsample.bn.", "downsample.1."),
-    ] {
-        key = key.replace(from, to);
+    for (openai, burn) in RENAMES {
+        key = key.replace(burn, openai);
     }
     if let Some(stem) = key.strip_suffix(".gamma") {
         key = format!("{stem}.weight");

@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use burn::module::Module;
 use burn::tensor::DType;
-use burn_store::bridge;
 use burn_store::burn_pack::Tensor as PackTensor;
+use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot, bridge};
 
+use super::names::to_openai;
+use super::tensors::reshaped;
 use super::{CONFIG_METADATA_KEY, Checkpoint};
-use crate::{ClipConfig, LoadError};
+use crate::{Clip, ClipConfig, LoadError};
 
 /// Element type of the tensors written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,97 +75,96 @@ impl Entry {
     }
 }
 
+impl SaveDtype {
+    /// The dtype a tensor held as `stored` is written in.
+    fn target(self, stored: DType) -> DType {
+        match self {
+            SaveDtype::F32 if stored.is_float() => DType::F32,
+            SaveDtype::F16 if stored.is_float() => DType::F16,
+            _ => stored,
+        }
+    }
+}
+
 impl Checkpoint {
     /// Writes the tensors to `out` (atomically: a temporary file renamed on success), one
     /// tensor in memory at a time.
     pub fn save(&self, out: &Path, config: &ClipConfig, dtype: SaveDtype) -> Result<(), LoadError> {
-        let error = Arc::new(Mutex::new(None));
-        let entries: Vec<(String, Entry)> = self
-            .tensors
-            .iter()
-            .map(|(key, tensor)| {
-                let target = match (dtype, tensor.dtype) {
-                    (SaveDtype::F32, d) if d.is_float() => DType::F32,
-                    (SaveDtype::F16, d) if d.is_float() => DType::F16,
-                    (_, d) => d,
-                };
-                let entry = Entry {
-                    tensor: tensor.clone(),
-                    dtype: target,
-                    shape: tensor.shape.to_vec(),
-                    error: error.clone(),
-                };
-                (key.clone(), entry)
-            })
-            .collect();
-        let metadata = HashMap::from([
-            ("format".to_string(), "pt".to_string()),
-            (
-                CONFIG_METADATA_KEY.to_string(),
-                serde_json::to_string(config).expect("config serialises"),
-            ),
-            ("source_format".to_string(), self.format.to_string()),
-        ]);
+        let tensors = self.tensors.iter().map(|(k, t)| (k.clone(), t.clone()));
+        let format = self.format.to_string();
+        let extra = ("source_format", format.clone());
+        write_safetensors(out, tensors, config, dtype, extra, (&self.path, &format))
+    }
+}
 
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile_in(dir, out).map_err(|e| LoadError::io(out, e))?;
+impl Clip {
+    /// Writes the model as safetensors with OpenAI's key names and PyTorch's layout (what
+    /// open_clip and [`Clip::load`] read), the configuration in the metadata, float tensors
+    /// in `dtype` (`Keep` writes them as they are held). The file is replaced atomically.
+    pub fn save(&self, path: impl AsRef<Path>, dtype: SaveDtype) -> Result<(), LoadError> {
+        let path = path.as_ref();
+        let tensors = self
+            .valid()
+            .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+            .into_iter()
+            .map(|tensor| {
+                let key = to_openai(&tensor.name);
+                // The model holds `logit_scale` as a one-element vector; PyTorch's is 0-d.
+                let tensor = if key == "logit_scale" {
+                    reshaped(tensor, Vec::new())
+                } else {
+                    tensor
+                };
+                (key, tensor)
+            });
+        let extra = ("producer", "clip-burn".to_owned());
+        write_safetensors(path, tensors, &self.config, dtype, extra, (path, "model"))
+    }
+}
+
+/// Writes `tensors` (named with OpenAI's keys) to `out` as safetensors, atomically, reading
+/// one tensor into memory at a time; `config` and `extra` go into the metadata. A tensor that
+/// cannot be read is a [`LoadError::Corrupt`] of `source` (its path and format) and nothing
+/// is written.
+fn write_safetensors(
+    out: &Path,
+    tensors: impl Iterator<Item = (String, PackTensor)>,
+    config: &ClipConfig,
+    dtype: SaveDtype,
+    extra: (&str, String),
+    source: (&Path, &str),
+) -> Result<(), LoadError> {
+    let error = Arc::new(Mutex::new(None));
+    let entries: Vec<(String, Entry)> = tensors
+        .map(|(key, tensor)| {
+            let entry = Entry {
+                dtype: dtype.target(tensor.dtype),
+                shape: tensor.shape.to_vec(),
+                tensor,
+                error: error.clone(),
+            };
+            (key, entry)
+        })
+        .collect();
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (
+            CONFIG_METADATA_KEY.to_string(),
+            serde_json::to_string(config).expect("config serialises"),
+        ),
+        (extra.0.to_string(), extra.1),
+    ]);
+    crate::fs::write_atomic(out, |tmp| {
         let written = safetensors::serialize_to_file(
             entries.iter().map(|(k, e)| (k.as_str(), e)),
             Some(metadata),
-            &tmp,
+            tmp,
         );
         let failure = error.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let result = match (written, failure) {
-            (_, Some(message)) => Err(LoadError::corrupt(
-                &self.path,
-                &self.format.to_string(),
-                message,
-            )),
+        match (written, failure) {
+            (_, Some(message)) => Err(LoadError::corrupt(source.0, source.1, message)),
             (Err(e), None) => Err(LoadError::io(out, std::io::Error::other(e.to_string()))),
-            (Ok(()), None) => readable(&tmp)
-                .and_then(|()| std::fs::rename(&tmp, out))
-                .map_err(|e| LoadError::io(out, e)),
-        };
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            (Ok(()), None) => Ok(()),
         }
-        result
-    }
-}
-
-/// The safetensors writer creates its file owner-only (a temporary file's mode); give the
-/// output the usual `rw-r--r--` of a file users share.
-fn readable(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-/// A fresh path beside `out` for the temporary file.
-fn tempfile_in(dir: &Path, out: &Path) -> std::io::Result<std::path::PathBuf> {
-    let stem = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    for i in 0..1000u32 {
-        let candidate = dir.join(format!(".{stem}.{}.{i}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-        {
-            Ok(_) => return Ok(candidate),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("could not create a temporary file"))
+    })
 }

@@ -62,16 +62,24 @@ impl DataError {
     }
 }
 
-/// The lines of a UTF-8 text file, with an error naming the first line that is not UTF-8.
+impl From<crate::fs::FileError> for DataError {
+    fn from(e: crate::fs::FileError) -> Self {
+        DataError::io(e.path, e.error)
+    }
+}
+
+impl From<crate::fs::LinesError> for DataError {
+    fn from(e: crate::fs::LinesError) -> Self {
+        match e {
+            crate::fs::LinesError::Read(e) => e.into(),
+            crate::fs::LinesError::NotUtf8 { path, line } => {
+                DataError::line(path, line, "not UTF-8")
+            }
+        }
+    }
+}
+
+/// [`crate::fs::read_lines`] with the data readers' error.
 pub(crate) fn read_lines(path: &std::path::Path) -> Result<Vec<String>, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, line)| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            String::from_utf8(line.to_vec())
-                .map_err(|e| DataError::line(path, i + 1, format!("not UTF-8 ({e})")))
-        })
-        .collect()
+    Ok(crate::fs::read_lines(path)?)
 }

@@ -169,43 +169,43 @@ pub fn write_shards(
     let mut shards = Vec::new();
     for (s, first) in (0..pairs).step_by(per_shard.max(1)).enumerate() {
         let path = dir.join(format!("{s:05}.tar"));
-        let tmp = dir.join(format!(".{s:05}.tar.tmp"));
-        let file = fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-        let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
-        for n in first..(first + per_shard.max(1)).min(pairs) {
-            let (color, shape) = seen[rng.random_range(0..seen.len())];
-            let scene = Scene::draw(&mut rng, color, shape);
-            let mut jpeg = Vec::new();
-            scene
-                .render(size, &mut rng)
-                .write_to(
-                    &mut std::io::Cursor::new(&mut jpeg),
-                    image::ImageFormat::Jpeg,
-                )
-                .map_err(|e| DataError::io(&path, std::io::Error::other(e)))?;
-            let caption = scene.captions(&mut rng).swap_remove(0);
-            let key = format!("{n:09}");
-            let json = serde_json::json!({"key": key, "caption": caption, "status": "success"})
-                .to_string();
-            let members: [(&str, &[u8]); 3] = [
-                ("jpg", &jpeg),
-                ("txt", caption.as_bytes()),
-                ("json", json.as_bytes()),
-            ];
-            for (ext, bytes) in members {
-                let mut header = tar::Header::new_gnu();
-                header.set_size(bytes.len() as u64);
-                header.set_mode(0o644);
-                header.set_cksum();
-                tar.append_data(&mut header, format!("{key}.{ext}"), bytes)
-                    .map_err(|e| DataError::io(&tmp, e))?;
+        crate::fs::write_atomic(&path, |tmp| -> Result<(), DataError> {
+            let file = fs::File::create(tmp).map_err(|e| DataError::io(tmp, e))?;
+            let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+            for n in first..(first + per_shard.max(1)).min(pairs) {
+                let (color, shape) = seen[rng.random_range(0..seen.len())];
+                let scene = Scene::draw(&mut rng, color, shape);
+                let mut jpeg = Vec::new();
+                scene
+                    .render(size, &mut rng)
+                    .write_to(
+                        &mut std::io::Cursor::new(&mut jpeg),
+                        image::ImageFormat::Jpeg,
+                    )
+                    .map_err(|e| DataError::io(&path, std::io::Error::other(e)))?;
+                let caption = scene.captions(&mut rng).swap_remove(0);
+                let key = format!("{n:09}");
+                let json = serde_json::json!({"key": key, "caption": caption, "status": "success"})
+                    .to_string();
+                let members: [(&str, &[u8]); 3] = [
+                    ("jpg", &jpeg),
+                    ("txt", caption.as_bytes()),
+                    ("json", json.as_bytes()),
+                ];
+                for (ext, bytes) in members {
+                    let mut header = tar::Header::new_gnu();
+                    header.set_size(bytes.len() as u64);
+                    header.set_mode(0o644);
+                    header.set_cksum();
+                    tar.append_data(&mut header, format!("{key}.{ext}"), bytes)
+                        .map_err(|e| DataError::io(tmp, e))?;
+                }
             }
-        }
-        tar.into_inner()
-            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-            .and_then(|f| f.sync_all())
-            .map_err(|e| DataError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| DataError::io(&path, e))?;
+            tar.into_inner()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .map(drop)
+                .map_err(|e| DataError::io(tmp, e))
+        })?;
         shards.push(path);
     }
     Ok(shards)

@@ -37,13 +37,22 @@ pub enum DownloadError {
         actual: String,
     },
     /// The cache could not be written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not a chained source).
+        error: std::io::Error,
     },
+}
+
+impl From<crate::fs::FileError> for DownloadError {
+    fn from(e: crate::fs::FileError) -> Self {
+        DownloadError::Io {
+            path: e.path,
+            error: e.error,
+        }
+    }
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -84,7 +93,7 @@ fn with_suffix(dest: &Path, suffix: &str) -> PathBuf {
 pub fn download(url: &str, sha256: Option<&str>, dest: &Path) -> Result<PathBuf, DownloadError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| DownloadError::Io { path, source }
+        move |error| DownloadError::Io { path, error }
     };
     let stamp = with_suffix(dest, ".sha256");
     if dest.is_file() {
@@ -98,7 +107,7 @@ pub fn download(url: &str, sha256: Option<&str>, dest: &Path) -> Result<PathBuf,
             (None, _) => return Ok(dest.to_path_buf()),
             (Some(want), _) => {
                 if sha256_file(dest).map_err(io(dest))? == want {
-                    fs::write(&stamp, format!("{want} {size}\n")).map_err(io(&stamp))?;
+                    crate::fs::write_bytes_atomic(&stamp, format!("{want} {size}\n").as_bytes())?;
                     return Ok(dest.to_path_buf());
                 }
                 eprintln!(
@@ -128,7 +137,7 @@ pub fn download(url: &str, sha256: Option<&str>, dest: &Path) -> Result<PathBuf,
     }
     let size = fs::metadata(&part).map_err(io(&part))?.len();
     fs::rename(&part, dest).map_err(io(dest))?;
-    fs::write(&stamp, format!("{actual} {size}\n")).map_err(io(&stamp))?;
+    crate::fs::write_bytes_atomic(&stamp, format!("{actual} {size}\n").as_bytes())?;
     Ok(dest.to_path_buf())
 }
 
@@ -139,9 +148,9 @@ fn fetch(url: &str, part: &Path, dest: &Path) -> Result<(), DownloadError> {
         detail,
         dest: dest.to_path_buf(),
     };
-    let io = |source| DownloadError::Io {
+    let io = |error| DownloadError::Io {
         path: part.to_path_buf(),
-        source,
+        error,
     };
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
 
