@@ -228,8 +228,19 @@ fn linear_probe_runs_on_cifar_and_reports() {
         assert_eq!(ours["images"], 3);
         let top1 = ours["top1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&top1));
-        let swept = ours["sweep"].as_array().unwrap().len();
-        assert_eq!(swept, if extra.is_empty() { 25 } else { 0 });
+        let swept = ours["sweep"].as_array().unwrap();
+        assert_eq!(swept.len(), if extra.is_empty() { 25 } else { 0 });
+        assert!(swept.iter().all(|p| p["iterations"].is_u64()));
+        // The final fit says how it ended: it converged, to its tolerance.
+        let probe = &ours["probe"];
+        assert!(probe["iterations"].as_u64().unwrap() > 0, "{probe}");
+        assert_eq!(probe["converged"], true, "{probe}");
+        assert_eq!(probe["stop"], "converged", "{probe}");
+        let gradient = probe["gradient_norm"].as_f64().unwrap();
+        assert!(
+            gradient <= probe["gradient_tolerance"].as_f64().unwrap(),
+            "{probe}"
+        );
     }
     let tree = dir.path().join("tree/a");
     std::fs::create_dir_all(&tree).unwrap();

@@ -22,7 +22,9 @@ pub use cifar::{Cifar, CifarError, CifarSet, read_cifar};
 pub use classifier::zeroshot_classifier;
 pub use classify::{TopK, classify, predict, predict_once};
 pub use error::ZeroShotError;
-pub use probe::{Features, LinearProbe, default_cs, sweep_c};
+pub use probe::{
+    Features, FitReport, GRADIENT_TOLERANCE, LinearProbe, SweepPoint, default_cs, sweep_c,
+};
 pub use prompts::Prompts;
 pub use retrieval::{Recall, retrieval_recall};
 pub use table::read_labelled_table;

@@ -247,11 +247,19 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
                     labels: &val_y,
                 },
                 &cs,
-                1000,
+                LinearProbe::DEFAULT_MAX_ITERATIONS,
             )?
         }
     };
-    let probe = LinearProbe::fit(all, c, 1000)?;
+    let probe = LinearProbe::fit(all, c, LinearProbe::DEFAULT_MAX_ITERATIONS)?;
+    let fit = probe.fit_report();
+    if !fit.converged {
+        eprintln!(
+            "warning: the probe did not converge ({}: gradient {:.2e} after {} iterations, \
+             tolerance {:.2e})",
+            fit.stop, fit.gradient_norm, fit.iterations, fit.gradient_tolerance
+        );
+    }
     let accuracy = probe.accuracy(Features {
         values: &test_x,
         dim,
@@ -269,8 +277,21 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
         "train_images": train.len(),
         "images": test.len(),
         "c": c,
-        "sweep": sweep.iter().map(|(c, a)| serde_json::json!({"c": c, "val_accuracy": a})).collect::<Vec<_>>(),
+        "sweep": sweep.iter().map(|p| serde_json::json!({
+            "c": p.c,
+            "val_accuracy": p.val_accuracy,
+            "iterations": p.fit.iterations,
+            "converged": p.fit.converged,
+        })).collect::<Vec<_>>(),
         "top1": accuracy,
+        "probe": {
+            "iterations": fit.iterations,
+            "objective": fit.objective,
+            "gradient_norm": fit.gradient_norm,
+            "gradient_tolerance": fit.gradient_tolerance,
+            "converged": fit.converged,
+            "stop": fit.stop,
+        },
     });
     write_atomic(&args.output, |tmp| {
         Ok(std::fs::write(tmp, format!("{report:#}\n"))?)

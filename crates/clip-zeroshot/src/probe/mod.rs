@@ -1,13 +1,15 @@
 //! The CLIP paper's linear probe: L2-regularised multinomial logistic regression on frozen
-//! image features (scikit-learn's `LogisticRegression(C, max_iter=1000)` with lbfgs), solved
-//! by linfa-logistic's L-BFGS on the same objective
-//! `Σ cross-entropy + ‖W‖² / (2C)` (the intercept is not penalised).
+//! image features (scikit-learn's `LogisticRegression(C)` with lbfgs), minimising
+//! `Σ cross-entropy + ‖W‖² / (2C)` (the intercept is not penalised) to convergence.
 
-use linfa::prelude::*;
-use linfa_logistic::MultiLogisticRegression;
-use ndarray16::{Array1, Array2};
+mod lbfgs;
+mod objective;
+
+use ndarray::{Array1, Array2};
 
 use crate::ZeroShotError;
+use objective::Objective;
+pub use objective::{FitReport, GRADIENT_TOLERANCE};
 
 /// A fitted probe.
 #[derive(Debug, Clone)]
@@ -18,6 +20,8 @@ pub struct LinearProbe {
     bias: Array1<f64>,
     /// The label of each column (the labels seen in training, sorted).
     classes: Vec<usize>,
+    /// How the fit ended.
+    report: FitReport,
 }
 
 /// Features `[n, dim]` (row-major) and their labels.
@@ -47,7 +51,13 @@ impl Features<'_> {
 }
 
 impl LinearProbe {
-    /// Fits on `train` with inverse regularisation strength `c` (the paper's default 0.316).
+    /// An iteration cap far above what converging takes on CLIP features (a few thousand on
+    /// the ill-conditioned test case), there only to bound a fit that cannot converge.
+    pub const DEFAULT_MAX_ITERATIONS: u64 = 10_000;
+
+    /// Fits on `train` with inverse regularisation strength `c` (the paper's default 0.316),
+    /// iterating until the gradient is [`GRADIENT_TOLERANCE`] of its size at zero or
+    /// `max_iterations` have run; [`LinearProbe::fit_report`] says which.
     pub fn fit(train: Features<'_>, c: f64, max_iterations: u64) -> Result<Self, ZeroShotError> {
         if !(c.is_finite() && c > 0.0) {
             return Err(ZeroShotError::Probe(format!("C must be positive, not {c}")));
@@ -61,18 +71,24 @@ impl LinearProbe {
                 "the training features hold fewer than two classes".into(),
             ));
         }
-        let dataset = Dataset::new(x, Array1::from(train.labels.to_vec()));
-        let fitted = MultiLogisticRegression::default()
-            .alpha(1.0 / c)
-            .max_iterations(max_iterations)
-            .gradient_tolerance(1e-6)
-            .fit(&dataset)
-            .map_err(|e| ZeroShotError::Probe(e.to_string()))?;
+        let targets = train
+            .labels
+            .iter()
+            .map(|l| classes.binary_search(l).expect("label among the classes"))
+            .collect();
+        let objective = Objective::new(x, targets, classes.len(), c);
+        let (weights, bias, report) = objective.minimise(max_iterations);
         Ok(LinearProbe {
-            weights: fitted.params().clone(),
-            bias: fitted.intercept().clone(),
-            classes: fitted.classes().to_vec(),
+            weights,
+            bias,
+            classes,
+            report,
         })
+    }
+
+    /// How the fit ended: iterations, final gradient, whether it converged.
+    pub fn fit_report(&self) -> &FitReport {
+        &self.report
     }
 
     /// Class probabilities `[n, classes]` (columns in [`LinearProbe::classes`] order).
@@ -142,27 +158,42 @@ impl LinearProbe {
     }
 }
 
+/// One `C` of the validation sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPoint {
+    /// Inverse regularisation strength.
+    pub c: f64,
+    /// Accuracy on the validation features.
+    pub val_accuracy: f64,
+    /// How the fit ended.
+    pub fit: FitReport,
+}
+
 /// The paper's validation sweep: fits each `C` on `train`, scores it on `val`, returns the
-/// best `C` (the smallest among ties: the most regularised) and every `(C, accuracy)`.
+/// best `C` (the smallest among ties: the most regularised) and every point.
 pub fn sweep_c(
     train: Features<'_>,
     val: Features<'_>,
     cs: &[f64],
     max_iterations: u64,
-) -> Result<(f64, Vec<(f64, f64)>), ZeroShotError> {
-    let mut scores = Vec::new();
+) -> Result<(f64, Vec<SweepPoint>), ZeroShotError> {
+    let mut points = Vec::new();
     for &c in cs {
         let probe = LinearProbe::fit(train, c, max_iterations)?;
-        scores.push((c, probe.accuracy(val)?));
+        points.push(SweepPoint {
+            c,
+            val_accuracy: probe.accuracy(val)?,
+            fit: probe.report,
+        });
     }
-    let best = scores
+    let best = points
         .iter()
-        .fold(None::<(f64, f64)>, |best, &(c, a)| match best {
-            Some((_, ba)) if ba >= a => best,
-            _ => Some((c, a)),
+        .fold(None::<&SweepPoint>, |best, p| match best {
+            Some(b) if b.val_accuracy >= p.val_accuracy => best,
+            _ => Some(p),
         })
         .ok_or_else(|| ZeroShotError::Probe("no C to sweep".into()))?;
-    Ok((best.0, scores))
+    Ok((best.c, points))
 }
 
 /// `C` values of the sweep: the paper's range 10⁻⁶ … 10⁶, in half decades (25 values,
