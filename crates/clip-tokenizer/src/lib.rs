@@ -24,17 +24,25 @@ mod bmp_set;
 mod bpe;
 mod bytes;
 mod cache;
-pub mod clean;
+mod clean;
 mod error;
-pub mod ftfy;
-pub mod html;
+mod ftfy;
+mod html;
 mod pretokenize;
+#[cfg(test)]
+mod test_texts;
 mod tokenizer;
 mod vocab;
 
 pub use error::TokenizerError;
 pub use tokenizer::{TokenBatch, Tokenizer};
 pub use vocab::{EOT, NUM_MERGES, SOT, VOCAB_SIZE};
+
+// The reference's cleaning steps one by one, each identical to its Python original, so
+// that callers (and the parity tests) can check or reuse a step without the rest.
+pub use clean::{basic_clean, clean, python_strip, whitespace_clean};
+pub use ftfy::fix_text;
+pub use html::unescape as html_unescape;
 
 /// CLIP's context length: every released model reads 77 tokens.
 pub const CONTEXT_LENGTH: usize = 77;

@@ -23,7 +23,7 @@ proptest! {
         let ids = tokenizer.encode(&text);
         prop_assert!(ids.iter().all(|&id| (id as usize) < VOCAB_SIZE));
         let decoded = tokenizer.decode(&ids);
-        prop_assert_eq!(without_skipped(&decoded), without_skipped(&clean::clean(&text)));
+        prop_assert_eq!(without_skipped(&decoded), without_skipped(&clean(&text)));
     }
 
     /// Every row starts with SOT, ends with EOT at `length - 1`, is zero after,

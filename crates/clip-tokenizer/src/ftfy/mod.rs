@@ -4,7 +4,8 @@
 //! HTML unescaping is switched off for good once a segment contains `<`; within a
 //! segment the fixers run in ftfy's order until nothing changes. ftfy's tables (codecs,
 //! the mojibake patterns, the per-character maps) are generated from ftfy itself by
-//! `tests/reference/gen_ftfy_tables.py`.
+//! `tests/reference/gen_ftfy_tables.py`. ASCII text no fixer acts on skips the port
+//! ([`fix_text`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,12 +13,19 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::{clean, html};
+use crate::html;
 
 mod codecs;
 mod encoding;
+mod fixable;
 mod fixes;
+mod nfc;
 mod tables;
+#[cfg(test)]
+mod tests;
+
+use fixable::{ascii_untouched, needs_fixer};
+use nfc::to_nfc;
 
 /// ftfy's `max_decode_length`: longer segments are cut into pieces this long.
 const MAX_DECODE_LENGTH: usize = 1_000_000;
@@ -31,8 +39,22 @@ static FTFY_ENTITIES: LazyLock<HashMap<&'static str, String>> =
 static HTML_ENTITY_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"&#?[0-9A-Za-z]{1,24};").expect("valid pattern"));
 
-/// `ftfy.fix_text(text)`, borrowed when nothing changes.
+/// `ftfy.fix_text(text)` with ftfy's default configuration, borrowed when unchanged.
+///
+/// ASCII text without control characters or `&` is returned as it is, without running
+/// the port: no fixer acts on it, and most text the tokenizer sees is such. Everything
+/// else goes through the port, each of whose passes only normalises where no other fixer
+/// could act.
 pub fn fix_text(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() && ascii_untouched(text) {
+        Cow::Borrowed(text)
+    } else {
+        fix_segments(text)
+    }
+}
+
+/// ftfy's driver, without [`fix_text`]'s shortcut: each segment through [`fix_segment`].
+fn fix_segments(text: &str) -> Cow<'_, str> {
     // Built only once a segment changes.
     let mut out: Option<String> = None;
     let mut unescape = true;
@@ -64,9 +86,9 @@ pub fn fix_text(text: &str) -> Cow<'_, str> {
 
 /// ftfy's `fix_and_explain` on one segment: all fixers until a fixed point.
 ///
-/// After HTML unescaping, a text no other fixer can change (see [`clean::needs_fixer`],
-/// with `&` — the unescaper's alone — masked) only gets NFC, which is what ftfy's
-/// remaining fixers amount to on it.
+/// After HTML unescaping, a text no other fixer can change (see [`needs_fixer`], with `&`
+/// — the unescaper's alone — masked) only gets NFC, which is what ftfy's remaining fixers
+/// amount to on it.
 fn fix_segment(segment: &str, unescape: bool) -> Cow<'_, str> {
     let mut text = Cow::Borrowed(segment);
     // Whether `text` is a previous pass's output, which is NFC.
@@ -82,7 +104,7 @@ fn fix_segment(segment: &str, unescape: bool) -> Cow<'_, str> {
         } else {
             Cow::Borrowed(fixed.as_ref())
         };
-        if clean::needs_fixer(&masked) {
+        if needs_fixer(&masked) {
             if let Cow::Owned(next) = encoding::fix_encoding(&fixed) {
                 fixed = Cow::Owned(next);
             }
@@ -93,7 +115,7 @@ fn fix_segment(segment: &str, unescape: bool) -> Cow<'_, str> {
         if normalized && matches!(fixed, Cow::Borrowed(_)) {
             return text;
         }
-        if let Cow::Owned(next) = clean::to_nfc(&fixed) {
+        if let Cow::Owned(next) = to_nfc(&fixed) {
             fixed = Cow::Owned(next);
         }
         match fixed {
