@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use clip_model::{Checkpoint, Clip, Format};
+use clip_model::{Checkpoint, Clip, Format, to_f32_vec};
 use clip_tests::{agreement, fixture, read_npz, test_devices};
 use clip_text::TokenIds;
 
@@ -15,13 +15,6 @@ const MAX_RELATIVE: f64 = 1e-4;
 /// Largest logit error, in units of cosine (logit / exp(logit_scale)); at OpenAI's scale of
 /// 100 that is 1e-4, no looser than MAX_RELATIVE of any row reaching 1 (worst seen: 3.2e-7).
 const MAX_LOGIT_COSINE_ERROR: f64 = 1e-6;
-
-fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
 
 /// Loads `dir/file`, runs the reference inputs and checks every output.
 fn check(dir: &Path, file: &str, expected_format: Format, device: &Device) {
@@ -48,8 +41,11 @@ fn check(dir: &Path, file: &str, expected_format: Format, device: &Device) {
         device.as_dispatch()
     );
     for (name, ours) in [
-        ("image_features", to_vec(model.encode_image(pixels.clone()))),
-        ("text_features", to_vec(model.encode_text(&tokens))),
+        (
+            "image_features",
+            to_f32_vec(model.encode_image(pixels.clone())),
+        ),
+        ("text_features", to_f32_vec(model.encode_text(&tokens))),
     ] {
         let a = agreement(&ours, &reference[name]);
         assert!(
@@ -58,15 +54,15 @@ fn check(dir: &Path, file: &str, expected_format: Format, device: &Device) {
         );
         eprintln!("{what} {name}: {a:?}");
     }
-    let scale = to_vec(model.logit_scale.val())[0];
+    let scale = to_f32_vec(model.logit_scale.val())[0];
     let expected = reference["logit_scale"].iter().next().copied().unwrap();
     // Logits are exp(logit_scale) · cosine, so their error is measured in cosine units: a
     // row's own maximum is no scale when random weights put every cosine near 0 (RN50x4's
     // rows of two logits).
     let (per_image, per_text) = model.forward(pixels, &tokens);
     for (name, ours) in [
-        ("logits_per_image", to_vec(per_image)),
-        ("logits_per_text", to_vec(per_text)),
+        ("logits_per_image", to_f32_vec(per_image)),
+        ("logits_per_text", to_f32_vec(per_text)),
     ] {
         let worst = ours
             .iter()

@@ -88,10 +88,7 @@ impl ModuleVisitor for Collect<'_> {
         let torch = |t: Tensor<D>| -> (Vec<usize>, Vec<f32>) {
             let t = if linear { t.transpose() } else { t };
             let dims = t.dims().to_vec();
-            (
-                dims,
-                t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
-            )
+            (dims, clip_model::to_f32_vec(t))
         };
         let value = param.val();
         let grad = self.grads.and_then(|g| value.grad(g)).map(|g| torch(g).1);

@@ -7,7 +7,7 @@ use clip_model::Clip;
 use clip_tests::{fixture, read_npz};
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
-use clip_zeroshot::{Prompts, classify, predict_once, zeroshot_classifier};
+use clip_zeroshot::{Prompts, label_probabilities, zeroshot_classifier, zeroshot_logits};
 
 const IMAGES: [&str; 3] = ["photo.png", "rgba.png", "palette.png"];
 const LABELS: [&str; 3] = ["a diagram", "a dog", "a cat"];
@@ -43,7 +43,7 @@ fn classify_gives_the_readme_probabilities() {
     for template in ["{}", "a photo of a {}."] {
         let expected = &reference[&format!("probs:{template}")];
         for (i, name) in IMAGES.iter().enumerate() {
-            let ranked = classify(
+            let ranked = label_probabilities(
                 &model,
                 &tokenizer,
                 pixels(&preprocessor, &[name], &device),
@@ -86,7 +86,7 @@ fn classifier_weights_and_logits_match_the_notebook() {
     let d = max_diff(&w, reference["weights"].iter().copied());
     assert!(d <= 1e-5, "weights differ by {d}");
 
-    let logits = predict_once(
+    let logits = zeroshot_logits(
         &model,
         pixels(&preprocessor, &IMAGES, &device),
         weights,

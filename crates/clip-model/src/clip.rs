@@ -4,6 +4,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use clip_text::{TextTransformer, TokenIds};
 use clip_vision::VisionEncoder;
+use clip_vision::preprocess::pixels_to_tensor;
 
 use crate::{Checkpoint, ClipConfig, LoadError};
 
@@ -93,10 +94,64 @@ impl Clip {
         (per_image.clone(), per_image.transpose())
     }
 
+    /// Image features `[n, embed_dim]` (row-major, on the host) of preprocessed images laid
+    /// end to end (`[n, 3, R, R]`), encoded `batch` images at a time; `progress` hears how
+    /// many images each batch held.
+    ///
+    /// # Panics
+    /// If `pixels` is not a whole number of images, or `batch` is 0.
+    pub fn image_features(
+        &self,
+        pixels: &[f32],
+        batch: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Vec<f32> {
+        let r = self.image_resolution();
+        let per = 3 * r * r;
+        let device = self.logit_scale.val().device();
+        let mut out = Vec::with_capacity(pixels.len() / per * self.config.embed_dim);
+        for chunk in pixels.chunks(batch * per) {
+            let tensor = pixels_to_tensor(chunk.to_vec(), r, &device);
+            out.extend(to_f32_vec(self.encode_image(tensor)));
+            progress(chunk.len() / per);
+        }
+        out
+    }
+
+    /// Text features `[rows, embed_dim]` (row-major, on the host), encoded `batch` rows at a
+    /// time; `progress` hears how many rows each batch held.
+    ///
+    /// # Panics
+    /// If `batch` is 0.
+    pub fn text_features(
+        &self,
+        tokens: &TokenIds,
+        batch: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Vec<f32> {
+        let rows = tokens.rows();
+        let mut out = Vec::with_capacity(rows * self.config.embed_dim);
+        for start in (0..rows).step_by(batch) {
+            let end = (start + batch).min(rows);
+            out.extend(to_f32_vec(self.encode_text(&tokens.slice_rows(start, end))));
+            progress(end - start);
+        }
+        out
+    }
+
     /// Input side in pixels the image encoder expects.
     pub fn image_resolution(&self) -> usize {
         self.config.image_resolution
     }
+}
+
+/// A tensor's values on the host, row-major, in f32 whatever the device computes in.
+pub fn to_f32_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
 }
 
 /// Divides each row by its Euclidean norm.

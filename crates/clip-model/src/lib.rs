@@ -22,6 +22,6 @@ pub mod hub;
 pub mod train;
 
 pub use checkpoint::{Checkpoint, Format, SaveDtype};
-pub use clip::{Clip, l2_normalize};
+pub use clip::{Clip, l2_normalize, to_f32_vec};
 pub use config::{ClipConfig, ConfigError, VisionLayers, available_models};
 pub use error::LoadError;

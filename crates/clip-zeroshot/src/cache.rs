@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
-use clip_model::Clip;
 use clip_model::fs::{FileError, write_bytes_atomic};
+use clip_model::{Clip, to_f32_vec};
 use clip_tokenizer::Tokenizer;
 use sha2::{Digest, Sha256};
 
@@ -53,12 +53,7 @@ pub fn cached_classifier(
         ));
     }
     let weights = zeroshot_classifier(model, tokenizer, prompts, batch_size, progress)?;
-    let values: Vec<f32> = weights
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 weights");
+    let values = to_f32_vec(weights.clone());
     // A cache that cannot be written only costs the next run time.
     let _ = write(dir, &file, expected, &values);
     Ok((weights, false))

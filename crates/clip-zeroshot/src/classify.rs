@@ -2,7 +2,7 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
-use clip_model::{Clip, l2_normalize};
+use clip_model::{Clip, l2_normalize, to_f32_vec};
 use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 
@@ -10,7 +10,7 @@ use crate::{Prompts, ZeroShotError};
 
 /// Logits `[N, C]` of preprocessed images `[N, 3, R, R]` against classifier `weights`
 /// `[E, C]`: `logit_scale · norm(encode_image(x)) · W` (OpenAI's notebook uses 100).
-pub fn predict_once(
+pub fn zeroshot_logits(
     model: &Clip,
     pixels: Tensor<4>,
     weights: Tensor<2>,
@@ -22,7 +22,7 @@ pub fn predict_once(
 /// One image `[1, 3, R, R]` against `labels`, each put into `template` (`"a photo of a {}."`):
 /// softmax of CLIP's logits (with the model's own temperature), best first, as OpenAI's
 /// README example computes them.
-pub fn classify(
+pub fn label_probabilities(
     model: &Clip,
     tokenizer: &Tokenizer,
     pixels: Tensor<4>,
@@ -33,11 +33,7 @@ pub fn classify(
     let texts: Vec<String> = (0..labels.len()).flat_map(|c| prompts.texts(c)).collect();
     let batch = tokenizer.tokenize(&texts, model.config.context_length, false)?;
     let (per_image, _) = model.forward(pixels, &TokenIds::from(&batch));
-    let probs = softmax(per_image, 1)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32");
+    let probs = to_f32_vec(softmax(per_image, 1));
     let mut ranked: Vec<(String, f32)> = labels.iter().cloned().zip(probs).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(ranked)
@@ -63,11 +59,7 @@ impl TopK {
     pub fn add(&mut self, logits: Tensor<2>, labels: &[usize]) {
         let [rows, classes] = logits.dims();
         assert_eq!(rows, labels.len(), "one label per row");
-        let values = logits
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("converted to f32");
+        let values = to_f32_vec(logits);
         let k = 5.min(classes);
         for (row, &label) in values.chunks(classes.max(1)).zip(labels) {
             let mut order: Vec<usize> = (0..row.len()).collect();
@@ -76,6 +68,22 @@ impl TopK {
             self.top5 += usize::from(order[..k].contains(&label));
             self.seen += 1;
         }
+    }
+
+    /// Counts a batch of preprocessed images `[n, 3, R, R]` with their `labels`, scored
+    /// against classifier `weights` (see [`zeroshot_logits`]).
+    pub fn add_images(
+        &mut self,
+        model: &Clip,
+        pixels: Tensor<4>,
+        weights: &Tensor<2>,
+        logit_scale: f32,
+        labels: &[usize],
+    ) {
+        self.add(
+            zeroshot_logits(model, pixels, weights.clone(), logit_scale),
+            labels,
+        );
     }
 
     /// `(top-1, top-5)` as fractions of the images seen.
@@ -87,7 +95,7 @@ impl TopK {
 
 /// Top-1 and top-5 accuracy of `model` over `batches` of preprocessed images `[n, 3, R, R]`
 /// with their labels, against classifier `weights` (OpenAI's notebook `logit_scale` is 100).
-pub fn predict(
+pub fn top_k_accuracy(
     model: &Clip,
     batches: impl IntoIterator<Item = (Tensor<4>, Vec<usize>)>,
     weights: Tensor<2>,
@@ -95,10 +103,7 @@ pub fn predict(
 ) -> (f64, f64) {
     let mut counts = TopK::default();
     for (pixels, labels) in batches {
-        counts.add(
-            predict_once(model, pixels, weights.clone(), logit_scale),
-            &labels,
-        );
+        counts.add_images(model, pixels, &weights, logit_scale, &labels);
     }
     counts.rates()
 }

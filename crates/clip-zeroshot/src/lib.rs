@@ -4,8 +4,10 @@
 //!   with its 80 templates and the 7-template subset, CIFAR-10/100 with their 18), or your own.
 //! - [`zeroshot_classifier`]: per class, encode every template, L2-normalise, average,
 //!   re-normalise — OpenAI's prompt ensembling — giving weights `[E, C]`.
-//! - [`classify`]: one image against candidate labels with one template, probabilities
-//!   sorted best first (the README example).
+//! - [`label_probabilities`]: one image against candidate labels with one template,
+//!   probabilities sorted best first (the README example).
+//! - [`zeroshot_logits`], [`TopK`], [`top_k_accuracy`]: images against classifier weights,
+//!   and the notebook's top-1/top-5 accuracy.
 
 mod cache;
 mod cifar;
@@ -20,7 +22,7 @@ mod table;
 pub use cache::{cached_classifier, classifier_key};
 pub use cifar::{Cifar, CifarError, CifarSet, read_cifar};
 pub use classifier::zeroshot_classifier;
-pub use classify::{TopK, classify, predict, predict_once};
+pub use classify::{TopK, label_probabilities, top_k_accuracy, zeroshot_logits};
 pub use error::ZeroShotError;
 pub use probe::{
     Features, FitReport, GRADIENT_TOLERANCE, LinearProbe, SweepPoint, default_cs, sweep_c,

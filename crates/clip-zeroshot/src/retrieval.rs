@@ -3,7 +3,7 @@
 //! the top K; a caption when its image does.
 
 use burn::tensor::Tensor;
-use clip_model::l2_normalize;
+use clip_model::{l2_normalize, to_f32_vec};
 
 /// Recall@K in both directions, for each K asked, as fractions in [0, 1].
 #[derive(Debug, Clone, PartialEq)]
@@ -35,12 +35,8 @@ pub fn retrieval_recall(
         text_image.iter().all(|&i| i < images),
         "image index out of range"
     );
-    let sims: Vec<f32> = l2_normalize(image_features)
-        .matmul(l2_normalize(text_features).transpose())
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 similarities");
+    let sims =
+        to_f32_vec(l2_normalize(image_features).matmul(l2_normalize(text_features).transpose()));
     let sim = |i: usize, t: usize| sims[i * texts + t];
 
     // Image → text: the best rank among the image's captions.

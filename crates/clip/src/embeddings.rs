@@ -24,12 +24,10 @@ impl Embeddings {
     /// Copies a `[rows, dim]` tensor to the host (in f32, whatever the device computes in).
     pub fn from_tensor(features: Tensor<2>) -> Self {
         let [_, dim] = features.dims();
-        let values = features
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("converted to f32");
-        Embeddings { values, dim }
+        Embeddings {
+            values: clip_model::to_f32_vec(features),
+            dim,
+        }
     }
 
     /// Rows.

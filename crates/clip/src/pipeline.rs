@@ -94,24 +94,24 @@ impl ClipPipeline {
     /// # Panics
     /// If an image does not hold `3 · R · R` values.
     pub fn embed_pixels(&self, images: &[Vec<f32>]) -> Embeddings {
-        let mut out = Embeddings::default();
-        for batch in images.chunks(self.batch_size) {
-            let pixels = self.preprocessor.to_tensor(batch, &self.device);
-            out.extend(Embeddings::from_tensor(self.model.encode_image(pixels)));
+        let r = self.preprocessor.resolution();
+        if let Some(bad) = images.iter().find(|image| image.len() != 3 * r * r) {
+            panic!("image of {} values is not [3, {r}, {r}]", bad.len());
         }
-        out
+        let features = self
+            .model
+            .image_features(&images.concat(), self.batch_size, |_| {});
+        Embeddings::new(features, self.model.config.embed_dim)
     }
 
     /// Text features, one row per text, in order.
     pub fn embed_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Embeddings, Error> {
         let context = self.model.config.context_length;
-        let mut out = Embeddings::default();
-        for batch in texts.chunks(self.batch_size) {
-            let tokens = self.tokenizer.tokenize(batch, context, self.truncate)?;
-            let features = self.model.encode_text(&TokenIds::from(&tokens));
-            out.extend(Embeddings::from_tensor(features));
-        }
-        Ok(out)
+        let tokens = self.tokenizer.tokenize(texts, context, self.truncate)?;
+        let features = self
+            .model
+            .text_features(&TokenIds::from(&tokens), self.batch_size, |_| {});
+        Ok(Embeddings::new(features, self.model.config.embed_dim))
     }
 
     /// Cosine similarity of every image file with every text: `[images][texts]`.
@@ -136,7 +136,7 @@ impl ClipPipeline {
         let labels: Vec<String> = labels.iter().map(|l| l.as_ref().to_owned()).collect();
         let pixels = self.preprocessor.load(image)?;
         let pixels = self.preprocessor.to_tensor(&[pixels], &self.device);
-        Ok(clip_zeroshot::classify(
+        Ok(clip_zeroshot::label_probabilities(
             &self.model,
             &self.tokenizer,
             pixels,

@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Tensor, TensorData};
 use clip_model::data::synthetic::{self, Labelled, SyntheticOptions};
 use clip_model::data::{PairSet, Split, read_flickr8k};
 use clip_model::train::OptimOptions;
 use clip_model::{Clip, ClipConfig, VisionLayers};
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
-use clip_zeroshot::{Prompts, predict_once, zeroshot_classifier};
+use clip_zeroshot::{Prompts, zeroshot_classifier, zeroshot_logits};
 
 use crate::training::{self, ModelSource, RunSpec};
 use clip::device::Backend;
@@ -206,19 +205,18 @@ fn evaluate(model: &Clip, test: &[Labelled]) -> Result<Evaluation> {
     )?;
     let weights = zeroshot_classifier(model, &Tokenizer::new(), &prompts, 256, |_| {})?;
     let preprocessor = Preprocessor::new(model.image_resolution());
-    let r = preprocessor.resolution();
     let mut hits = [(0usize, 0usize); 2];
     let mut by_class = std::collections::BTreeMap::<usize, (usize, usize)>::new();
     let mut confusions = std::collections::BTreeMap::<(usize, usize), usize>::new();
     let mut examples = Vec::new();
     for chunk in test.chunks(128) {
         let paths: Vec<&PathBuf> = chunk.iter().map(|item| &item.path).collect();
-        let mut flat = Vec::with_capacity(chunk.len() * 3 * r * r);
-        for pixels in preprocessor.load_all(&paths) {
-            flat.extend(pixels?);
-        }
-        let pixels = Tensor::<4>::from_data(TensorData::new(flat, [chunk.len(), 3, r, r]), &device);
-        let guesses: Vec<i64> = predict_once(model, pixels, weights.clone(), 100.0)
+        let images = preprocessor
+            .load_all(&paths)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let pixels = preprocessor.to_tensor(&images, &device);
+        let guesses: Vec<i64> = zeroshot_logits(model, pixels, weights.clone(), 100.0)
             .argmax(1)
             .into_data()
             .convert::<i64>()

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Tensor, TensorData};
 use clip_model::Clip;
 use clip_text::TokenIds;
 use clip_vision::preprocess::Preprocessor;
@@ -74,21 +73,6 @@ pub fn run(args: Args) -> Result<()> {
     let embed_dim = model.config.embed_dim;
     let mut npz = NpzWriter::default();
 
-    let encode = |flat: &[f32], rows: usize, out: &mut Vec<f32>| -> Result<()> {
-        let r = model.image_resolution();
-        let per = 3 * r * r;
-        for start in (0..rows).step_by(args.batch_size) {
-            let end = (start + args.batch_size).min(rows);
-            let data = TensorData::new(
-                flat[start * per..end * per].to_vec(),
-                [end - start, 3, r, r],
-            );
-            out.extend(to_vec(
-                model.encode_image(Tensor::from_data(data, &device)),
-            )?);
-        }
-        Ok(())
-    };
     let mut skipped = Vec::new();
     let image_features = if let Some(pixels) = pixels {
         let [n, c, h, w] = <[usize; 4]>::try_from(pixels.shape()).expect("4-D");
@@ -105,13 +89,7 @@ pub fn run(args: Args) -> Result<()> {
             .into_raw_vec_and_offset()
             .0;
         let bar = progress(n as u64, "images");
-        let mut out = Vec::with_capacity(n * embed_dim);
-        let per = c * h * w;
-        for start in (0..n).step_by(args.batch_size) {
-            let end = (start + args.batch_size).min(n);
-            encode(&flat[start * per..end * per], end - start, &mut out)?;
-            bar.inc((end - start) as u64);
-        }
+        let out = model.image_features(&flat, args.batch_size, |k| bar.inc(k as u64));
         bar.finish_and_clear();
         Array2::from_shape_vec((n, embed_dim), out)?
     } else if !args.images.is_empty() {
@@ -123,7 +101,7 @@ pub fn run(args: Args) -> Result<()> {
                 if group[0][0].is_nan() {
                     out.extend(std::iter::repeat_n(f32::NAN, group.len() * embed_dim));
                 } else {
-                    encode(&group.concat(), group.len(), &mut out)?;
+                    out.extend(model.image_features(&group.concat(), args.batch_size, |_| {}));
                 }
             }
             Ok(())
@@ -146,12 +124,7 @@ pub fn run(args: Args) -> Result<()> {
             let ids = TokenIds::from(&batch);
             let n = ids.rows();
             let bar = progress(n as u64, "texts");
-            let mut out = Vec::with_capacity(n * embed_dim);
-            for start in (0..n).step_by(args.batch_size) {
-                let end = (start + args.batch_size).min(n);
-                out.extend(to_vec(model.encode_text(&ids.slice_rows(start, end)))?);
-                bar.inc((end - start) as u64);
-            }
+            let out = model.text_features(&ids, args.batch_size, |k| bar.inc(k as u64));
             bar.finish_and_clear();
             Array2::from_shape_vec((n, embed_dim), out)?
         }
@@ -172,11 +145,4 @@ pub fn run(args: Args) -> Result<()> {
 fn read_pixels(path: &PathBuf) -> Result<Array4<f32>> {
     ndarray_npy::read_npy(path)
         .with_context(|| format!("{}: not an f32 .npy of shape [N, 3, R, R]", path.display()))
-}
-
-fn to_vec(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading features back: {e:?}"))
 }

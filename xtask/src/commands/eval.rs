@@ -10,7 +10,7 @@ use clip_vision::preprocess::Preprocessor;
 use clip_vision::preprocess::{Mode, PilImage};
 use clip_zeroshot::{
     Cifar, CifarSet, Features, LinearProbe, Prompts, TopK, cached_classifier, classifier_key,
-    default_cs, predict_once, read_cifar, read_labelled_table, sweep_c,
+    default_cs, read_cifar, read_labelled_table, sweep_c,
 };
 use rayon::prelude::*;
 
@@ -161,24 +161,11 @@ fn each_image_batch(
 
 /// Unnormalised image features `[n, embed]` (row-major) of every image of `data`, as the
 /// paper's linear probe uses them.
-fn image_features(
-    model: &Clip,
-    data: &Data,
-    batch_size: usize,
-    device: &burn::tensor::Device,
-) -> Result<(Vec<f32>, usize)> {
+fn image_features(model: &Clip, data: &Data, batch_size: usize) -> Result<(Vec<f32>, usize)> {
     let preprocessor = Preprocessor::new(model.image_resolution());
     let mut out = Vec::new();
     each_image_batch(data, preprocessor, |rows| {
-        for batch in rows.chunks(batch_size) {
-            let features: Vec<f32> = model
-                .encode_image(preprocessor.to_tensor(batch, device))
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec()
-                .map_err(|e| anyhow::anyhow!("reading features: {e:?}"))?;
-            out.extend(features);
-        }
+        out.extend(model.image_features(&rows.concat(), batch_size, |_| {}));
         Ok(())
     })?;
     Ok((out, model.config.embed_dim))
@@ -208,9 +195,9 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
     let device = args.backend.device_in(args.dtype)?;
     let model = Clip::load(&args.weights, &device)?;
     eprintln!("features of {} training images …", train.len());
-    let (train_x, dim) = image_features(&model, &train, args.batch_size, &device)?;
+    let (train_x, dim) = image_features(&model, &train, args.batch_size)?;
     eprintln!("features of {} test images …", test.len());
-    let (test_x, _) = image_features(&model, test, args.batch_size, &device)?;
+    let (test_x, _) = image_features(&model, test, args.batch_size)?;
     let train_y = train.labels();
     let test_y = test.labels();
     let all = Features {
@@ -480,9 +467,14 @@ pub fn run(args: Args) -> Result<()> {
     let mut score = |rows: &[Vec<f32>]| -> Result<()> {
         for batch in rows.chunks(args.batch_size) {
             let pixels = preprocessor.to_tensor(batch, &device);
-            let logits = predict_once(&model, pixels, weights.clone(), 100.0);
             let first = counts.seen;
-            counts.add(logits, &labels[first..first + batch.len()]);
+            counts.add_images(
+                &model,
+                pixels,
+                &weights,
+                100.0,
+                &labels[first..first + batch.len()],
+            );
         }
         Ok(())
     };

@@ -52,8 +52,13 @@ pub fn run(args: Args) -> Result<()> {
     let model = Clip::load(&args.weights, &device)?;
     let preprocessor = Preprocessor::new(model.image_resolution());
     let pixels = preprocessor.to_tensor(&[preprocessor.pixels(&image)], &device);
-    let ranked =
-        clip_zeroshot::classify(&model, &Tokenizer::new(), pixels, &labels, &args.template)?;
+    let ranked = clip_zeroshot::label_probabilities(
+        &model,
+        &Tokenizer::new(),
+        pixels,
+        &labels,
+        &args.template,
+    )?;
     for (label, probability) in ranked.iter().take(args.top_k) {
         println!("{label}: {probability:.6}");
     }

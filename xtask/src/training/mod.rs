@@ -363,10 +363,7 @@ fn recall(
             texts.extend(all);
         }
         images += n;
-        let pixels = burn::tensor::Tensor::<4>::from_data(
-            burn::tensor::TensorData::new(pixels, [n, 3, resolution, resolution]),
-            &device,
-        );
+        let pixels = clip_vision::preprocess::pixels_to_tensor(pixels, resolution, &device);
         image_features.push(model.encode_image(pixels));
         let tokens = tokenizer.tokenize(&texts, model.config.context_length, true)?;
         text_features.push(model.encode_text(&clip_text::TokenIds::from(&tokens)));

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
@@ -36,11 +36,7 @@ pub struct Batch {
 impl Batch {
     /// The pixels as a `[n, 3, R, R]` tensor on `device`.
     pub fn pixel_tensor(&self, resolution: usize, device: &Device) -> Tensor<4> {
-        let n = self.images.len();
-        Tensor::from_data(
-            TensorData::new(self.pixels.clone(), [n, 3, resolution, resolution]),
-            device,
-        )
+        clip_vision::preprocess::pixels_to_tensor(self.pixels.clone(), resolution, device)
     }
 }
 

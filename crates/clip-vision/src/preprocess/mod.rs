@@ -141,13 +141,30 @@ impl Preprocessor {
     /// If an image does not hold `3 · R · R` values.
     pub fn to_tensor(&self, images: &[Vec<f32>], device: &Device) -> Tensor<4> {
         let r = self.resolution;
-        let mut flat = Vec::with_capacity(images.len() * 3 * r * r);
-        for image in images {
-            assert_eq!(image.len(), 3 * r * r, "image is not [3, {r}, {r}]");
-            flat.extend_from_slice(image);
+        if let Some(bad) = images.iter().find(|image| image.len() != 3 * r * r) {
+            panic!("image of {} values is not [3, {r}, {r}]", bad.len());
         }
-        Tensor::from_data(TensorData::new(flat, [images.len(), 3, r, r]), device)
+        pixels_to_tensor(images.concat(), r, device)
     }
+}
+
+/// Preprocessed images laid end to end (`[N, 3, R, R]`, row-major) as the tensor the
+/// encoders take.
+///
+/// # Panics
+/// If `pixels` is not a whole number of `3 · R · R` images.
+pub fn pixels_to_tensor(pixels: Vec<f32>, resolution: usize, device: &Device) -> Tensor<4> {
+    let per = 3 * resolution * resolution;
+    assert!(
+        per > 0 && pixels.len().is_multiple_of(per),
+        "{} values are not images of [3, {resolution}, {resolution}]",
+        pixels.len()
+    );
+    let n = pixels.len() / per;
+    Tensor::from_data(
+        TensorData::new(pixels, [n, 3, resolution, resolution]),
+        device,
+    )
 }
 
 /// `ToTensor` + `Normalize`: `[H, W, 3]` bytes → `[3, H, W]` f32, computed in f32 as torch
