@@ -19,6 +19,7 @@ pub mod data;
 mod error;
 pub mod fs;
 pub mod hub;
+pub mod retrieval;
 pub mod train;
 
 pub use checkpoint::{Checkpoint, Format, SaveDtype};

@@ -16,17 +16,18 @@ mod classify;
 mod error;
 mod probe;
 mod prompts;
-mod retrieval;
 mod table;
 
 pub use cache::{cached_classifier, classifier_key};
 pub use cifar::{Cifar, CifarError, CifarSet, read_cifar};
 pub use classifier::zeroshot_classifier;
 pub use classify::{TopK, label_probabilities, top_k_accuracy, zeroshot_logits};
+/// Retrieval Recall@K lives with the model (training validates with it); re-exported here
+/// beside the other evaluations.
+pub use clip_model::retrieval::{Recall, retrieval_recall};
 pub use error::ZeroShotError;
 pub use probe::{
     Features, FitReport, GRADIENT_TOLERANCE, LinearProbe, SweepPoint, default_cs, sweep_c,
 };
 pub use prompts::Prompts;
-pub use retrieval::{Recall, retrieval_recall};
 pub use table::read_labelled_table;

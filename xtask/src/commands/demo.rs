@@ -14,8 +14,9 @@ use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use clip_zeroshot::{Prompts, zeroshot_classifier, zeroshot_logits};
 
-use crate::training::{self, ModelSource, RunSpec};
+use crate::training;
 use clip::device::Backend;
+use clip_model::train::{FitSpec, ModelSource};
 
 /// Templates of the zero-shot classifier (phrasings the captions also use).
 pub const TEMPLATES: [&str; 3] = ["a {}", "a photo of a {}.", "there is a {} in this picture"];
@@ -79,30 +80,32 @@ pub fn run(args: Args) -> Result<()> {
     let train = read_flickr8k(&data_dir, Split::Train)?;
     let val = read_flickr8k(&data_dir, Split::Dev)?;
     let per_epoch = train.len() / args.batch_size.max(2);
-    let outcome = training::run(RunSpec {
-        train: PairSet::Pairs(train),
-        val: Some(PairSet::Pairs(val)),
-        found: None,
-        source: ModelSource::Scratch(tiny_config()),
-        output: args.output.join("run"),
-        epochs: args.epochs,
-        batch_size: args.batch_size.max(2),
-        grad_accum: 1,
-        options: OptimOptions {
-            lr: args.lr,
-            weight_decay: 0.1,
-            warmup_steps: per_epoch.min(50),
-            ..OptimOptions::default()
+    let outcome = training::run(
+        FitSpec {
+            train: PairSet::Pairs(train),
+            val: Some(PairSet::Pairs(val)),
+            source: ModelSource::Scratch(tiny_config()),
+            output: args.output.join("run"),
+            epochs: args.epochs,
+            batch_size: args.batch_size.max(2),
+            grad_accum: 1,
+            options: OptimOptions {
+                lr: args.lr,
+                weight_decay: 0.1,
+                warmup_steps: per_epoch.min(50),
+                ..OptimOptions::default()
+            },
+            seed: args.seed,
+            device: args.backend.device()?,
+            devices: Vec::new(),
+            resume: false,
+            checkpoint_every: 10_000,
+            stop_after: None,
+            cache_bytes: 1 << 30,
+            stop: None,
         },
-        seed: args.seed,
-        device: args.backend.device()?,
-        devices: Vec::new(),
-        resume: false,
-        checkpoint_every: 10_000,
-        stop_after: None,
-        cache_bytes: 1 << 30,
-        progress: true,
-    })?;
+        None,
+    )?;
     let model = outcome.model;
     let Evaluation {
         seen_top1,

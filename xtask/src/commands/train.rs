@@ -9,8 +9,9 @@ use clip_model::data::{
 };
 use clip_model::train::OptimOptions;
 
-use crate::training::{self, ModelSource, RunSpec};
+use crate::training;
 use clip::device::Backend;
+use clip_model::train::{FitSpec, ModelSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Dataset {
@@ -143,30 +144,32 @@ pub fn run(args: Args) -> Result<()> {
         max_grad_norm: (args.max_grad_norm > 0.0).then_some(args.max_grad_norm),
         ..OptimOptions::default()
     };
-    let outcome = training::run(RunSpec {
-        train,
-        val,
+    let outcome = training::run(
+        FitSpec {
+            train,
+            val,
+            source,
+            output: args.output.clone(),
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            grad_accum: args.grad_accum,
+            options,
+            seed: args.seed,
+            device: args.backend.device()?,
+            devices: args.backend.devices(args.devices)?,
+            resume: args.resume,
+            checkpoint_every: args.checkpoint_every,
+            stop_after: args.stop_after,
+            cache_bytes: args.cache_images_mb << 20,
+            stop: None,
+        },
         found,
-        source,
-        output: args.output.clone(),
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        grad_accum: args.grad_accum,
-        options,
-        seed: args.seed,
-        device: args.backend.device()?,
-        devices: args.backend.devices(args.devices)?,
-        resume: args.resume,
-        checkpoint_every: args.checkpoint_every,
-        stop_after: args.stop_after,
-        cache_bytes: args.cache_images_mb << 20,
-        progress: true,
-    })?;
+    )?;
     if outcome.finished {
         println!(
             "trained {} steps; model: {}",
             outcome.steps,
-            args.output.join(training::FINAL_MODEL).display()
+            args.output.join(clip_model::train::FINAL_MODEL).display()
         );
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
-use super::History;
+use clip_model::train::History;
 
 pub fn loss_curve(history: &History, out: &Path) -> Result<()> {
     if history.steps.is_empty() {

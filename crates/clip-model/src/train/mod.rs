@@ -1,8 +1,11 @@
 //! Contrastive pretraining and finetuning: the paper's loss, OpenAI's initialisation,
 //! AdamW with warmup + cosine, gradient accumulation over the full batch, checkpoints.
 //!
-//! The driver (data, epochs, validation) lives in `cargo xtask train`; this module is the
-//! part every driver shares.
+//! [`fit`] is the whole run (what `cargo xtask train` calls): epochs over a [`PairSet`],
+//! validation recall, `metrics.csv`/`steps.csv`, checkpoints, resume, the final model, with a
+//! callback for progress. [`Trainer`] is one step at a time, for a loop of your own:
+//!
+//! [`PairSet`]: crate::data::PairSet
 //!
 //! ```no_run
 //! use burn::tensor::Device;
@@ -20,12 +23,19 @@
 //! println!("loss {:.3}", stats.loss);
 //! ```
 
+mod fit;
+mod history;
 mod init;
 mod loss;
 mod optimizer;
 mod state;
 mod trainer;
+mod validation;
 
+pub use fit::{
+    CHECKPOINT, FINAL_MODEL, FitError, FitEvent, FitOutcome, FitSpec, ModelSource, Pace, fit,
+};
+pub use history::{EpochRow, History};
 pub use init::pretraining_init;
 pub use loss::{ContrastiveOutput, contrastive_loss, in_batch_accuracy};
 pub use optimizer::{OptimOptions, clip_grad_norm, no_decay_params};

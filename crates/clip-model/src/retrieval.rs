@@ -2,8 +2,8 @@
 //! Flickr30k/COCO tables): an image is retrieved correctly when any of its captions ranks in
 //! the top K; a caption when its image does.
 
+use crate::{l2_normalize, to_f32_vec};
 use burn::tensor::Tensor;
-use clip_model::{l2_normalize, to_f32_vec};
 
 /// Recall@K in both directions, for each K asked, as fractions in [0, 1].
 #[derive(Debug, Clone, PartialEq)]
