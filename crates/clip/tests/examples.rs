@@ -62,6 +62,58 @@ fn embed_folder_finds_the_shape_it_is_asked_for() {
 }
 
 #[test]
+fn finetune_csv_trains_and_saves_a_model_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let weights = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../weights/tiny-shapes.safetensors"
+    );
+    // The default table: the four example images.
+    let table = dir.path().join("pairs.csv");
+    let images = concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/examples");
+    let mut csv = String::from("image,caption\n");
+    for name in [
+        "blue-triangle",
+        "orange-ring",
+        "pink-triangle",
+        "red-circle",
+    ] {
+        csv.push_str(&format!(
+            "{images}/{name}.jpg,a photo of a {}.\n",
+            name.replace('-', " ")
+        ));
+    }
+    std::fs::write(&table, csv).unwrap();
+    let lines = stdout_lines(&example(
+        "finetune_csv",
+        &[table.to_str().unwrap(), weights, out.to_str().unwrap()],
+    ));
+    // One batch of four per epoch, three epochs.
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for (i, line) in lines[..3].iter().enumerate() {
+        let loss: f64 = line
+            .strip_prefix(&format!("step {}: loss ", i + 1))
+            .unwrap_or_else(|| panic!("{line}"))
+            .parse()
+            .unwrap();
+        assert!(loss.is_finite() && loss > 0.0, "{line}");
+    }
+    let model = out.join("model.safetensors");
+    assert_eq!(lines[3], format!("finetuned 3 steps: {}", model.display()));
+    let device = clip::device::Backend::Flex.device().unwrap();
+    let tuned = clip::ClipPipeline::load(&model, &device).unwrap();
+    let ranked = tuned
+        .classify(
+            format!("{images}/red-circle.jpg"),
+            &["red circle", "blue triangle"],
+            "a photo of a {}.",
+        )
+        .unwrap();
+    assert_eq!(ranked[0].0, "red circle");
+}
+
+#[test]
 fn a_missing_file_is_one_error_line() {
     let run = example("zero_shot", &["no/such/image.jpg"]);
     assert!(!run.status.success());
