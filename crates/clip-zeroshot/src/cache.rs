@@ -91,3 +91,19 @@ fn write(dir: &Path, file: &Path, dims: [usize; 2], values: &[f32]) -> Result<()
     bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
     write_bytes_atomic(file, &bytes)
 }
+
+/// What identifies weights for [`classifier_key`]: a file's canonical path, size and
+/// modification time (a rewritten file gets a new key); a model name or URL as given.
+pub fn weights_identity(weights: &Path) -> String {
+    match (weights.canonicalize(), std::fs::metadata(weights)) {
+        (Ok(path), Ok(meta)) => {
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}|{}|{modified}", path.display(), meta.len())
+        }
+        _ => weights.display().to_string(),
+    }
+}

@@ -23,6 +23,20 @@ pub enum ZeroShotError {
         /// What is wrong.
         message: String,
     },
+    /// A dataset in no layout the readers know, or without images.
+    #[error("{}: {message}", path.display())]
+    Dataset {
+        /// Its root or table.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An image that cannot be read or decoded.
+    #[error(transparent)]
+    Image(#[from] clip_vision::preprocess::ImageError),
+    /// CIFAR's pickles.
+    #[error(transparent)]
+    Cifar(#[from] crate::CifarError),
     /// The linear probe could not be fitted or applied.
     #[error("linear probe: {0}")]
     Probe(String),
@@ -34,4 +48,20 @@ pub enum ZeroShotError {
         /// The operating system's error (in the message, so not a chained source).
         error: std::io::Error,
     },
+}
+
+impl From<clip_model::fs::LinesError> for ZeroShotError {
+    fn from(e: clip_model::fs::LinesError) -> Self {
+        match e {
+            clip_model::fs::LinesError::Read(e) => ZeroShotError::Io {
+                path: e.path,
+                error: e.error,
+            },
+            clip_model::fs::LinesError::NotUtf8 { path, line } => ZeroShotError::Table {
+                path,
+                line,
+                message: "not UTF-8".into(),
+            },
+        }
+    }
 }

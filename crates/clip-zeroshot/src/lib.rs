@@ -14,11 +14,13 @@ mod cifar;
 mod classifier;
 mod classify;
 mod error;
+mod evaluate;
+mod images;
 mod probe;
 mod prompts;
 mod table;
 
-pub use cache::{cached_classifier, classifier_key};
+pub use cache::{cached_classifier, classifier_key, weights_identity};
 pub use cifar::{Cifar, CifarError, CifarSet, read_cifar};
 pub use classifier::zeroshot_classifier;
 pub use classify::{TopK, label_probabilities, top_k_accuracy, zeroshot_logits};
@@ -26,8 +28,11 @@ pub use classify::{TopK, label_probabilities, top_k_accuracy, zeroshot_logits};
 /// beside the other evaluations.
 pub use clip_model::retrieval::{Recall, retrieval_recall};
 pub use error::ZeroShotError;
+pub use evaluate::{evaluate, image_features};
+pub use images::{IMAGE_EXTENSIONS, LabelledImages, image_files};
 pub use probe::{
-    Features, FitReport, GRADIENT_TOLERANCE, LinearProbe, SweepPoint, default_cs, sweep_c,
+    Features, FitReport, GRADIENT_TOLERANCE, LinearProbe, ProbeFit, SweepPoint, default_cs,
+    fit_probe, sweep_c,
 };
 pub use prompts::Prompts;
 pub use table::read_labelled_table;

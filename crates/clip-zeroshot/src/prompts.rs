@@ -75,15 +75,29 @@ impl Prompts {
 
     /// Reads one class name per line and one template per line (blank lines ignored).
     pub fn from_files(classes: &Path, templates: &Path) -> Result<Self, ZeroShotError> {
-        let read = |path: &Path| {
-            std::fs::read_to_string(path)
-                .map(|t| lines(&t))
-                .map_err(|error| ZeroShotError::Io {
-                    path: path.to_path_buf(),
-                    error,
-                })
-        };
-        Self::new(read(classes)?, read(templates)?)
+        Self::new(Self::read_list(classes)?, Self::read_list(templates)?)
+    }
+
+    /// A class-name or template file: one entry per line, trailing whitespace and blank
+    /// lines dropped.
+    pub fn read_list(path: &Path) -> Result<Vec<String>, ZeroShotError> {
+        let lines = clip_model::fs::read_lines(path)?;
+        Ok(lines
+            .iter()
+            .map(|l| l.trim_end())
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The prompts for an image tree's class directories: ImageNet's for a 1000-class tree
+    /// with integer names (ImageNetV2's layout), else the names with ImageNet's templates.
+    pub fn for_folder(names: &[String]) -> Result<Self, ZeroShotError> {
+        if names.len() == 1000 && names[0] == "0" {
+            Ok(Self::imagenet())
+        } else {
+            Self::new(names.to_vec(), Self::imagenet().templates)
+        }
     }
 
     /// The prompts of class `class`: every template filled with its name, as

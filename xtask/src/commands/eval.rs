@@ -3,20 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use clip::device::{Backend, Precision};
 use clip_model::Clip;
 use clip_tokenizer::Tokenizer;
-use clip_vision::preprocess::Preprocessor;
-use clip_vision::preprocess::{Mode, PilImage};
 use clip_zeroshot::{
-    Cifar, CifarSet, Features, LinearProbe, Prompts, TopK, cached_classifier, classifier_key,
-    default_cs, read_cifar, read_labelled_table, sweep_c,
+    Cifar, Features, LabelledImages, Prompts, cached_classifier, classifier_key, default_cs,
+    evaluate, fit_probe, image_features, read_cifar, weights_identity,
 };
-use rayon::prelude::*;
 
-use crate::images::preprocess_chunks;
-use crate::io::{progress, write_atomic};
-use clip::device::{Backend, Precision};
+use crate::io::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Dataset {
@@ -71,175 +67,69 @@ pub struct Args {
     dtype: Precision,
 }
 
-const IMAGE_EXTENSIONS: [&str; 9] = [
-    "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "ppm",
-];
-
-/// Files under `dir`, recursively, sorted.
-fn image_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            image_files(&path, out)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            out.push(path);
-        }
+/// The `--dataset` at `dir` (`test`: its test split where it has one).
+fn read_data(args: &Args, dir: &Path, test: bool) -> Result<LabelledImages> {
+    let classes = match (&args.classes, args.dataset) {
+        (Some(file), Dataset::Csv) => Some(Prompts::read_list(file)?),
+        _ => None,
+    };
+    let data = match args.dataset {
+        Dataset::Imagefolder => LabelledImages::image_folder(dir)?,
+        Dataset::Csv => LabelledImages::table(dir, classes)?,
+        Dataset::Cifar10 => LabelledImages::Cifar(read_cifar(dir, Cifar::Ten, test)?),
+        Dataset::Cifar100 => LabelledImages::Cifar(read_cifar(dir, Cifar::Hundred, test)?),
+    };
+    if data.is_empty() {
+        bail!("{}: the dataset holds no images", dir.display());
     }
-    Ok(())
+    Ok(data)
 }
 
-/// `(image, label)` pairs of a dataset.
-type Samples = Vec<(PathBuf, usize)>;
-
-/// The images to evaluate: files with labels (and the tree's class names), or CIFAR's
-/// in-memory images.
-enum Data {
-    Files(Samples, Vec<String>),
-    Cifar(CifarSet),
+/// The model, loaded as --backend and --dtype say.
+fn load_model(args: &Args) -> Result<Clip> {
+    let device = args.backend.device_in(args.dtype)?;
+    Ok(Clip::load(&args.weights, &device)?)
 }
 
-impl Data {
-    fn len(&self) -> usize {
-        match self {
-            Data::Files(samples, _) => samples.len(),
-            Data::Cifar(set) => set.images.len(),
-        }
-    }
-
-    fn labels(&self) -> Vec<usize> {
-        match self {
-            Data::Files(samples, _) => samples.iter().map(|(_, l)| *l).collect(),
-            Data::Cifar(set) => set.labels.clone(),
-        }
-    }
-
-    /// How to name sample `i` in a message.
-    fn name(&self, i: usize) -> String {
-        match self {
-            Data::Files(samples, _) => samples[i].0.display().to_string(),
-            Data::Cifar(_) => format!("CIFAR test image {i}"),
-        }
-    }
-}
-
-/// Preprocesses every image of `data` in order and hands them over in chunks.
-fn each_image_batch(
-    data: &Data,
-    preprocessor: Preprocessor,
-    mut sink: impl FnMut(&[Vec<f32>]) -> Result<()>,
-) -> Result<()> {
-    match data {
-        Data::Files(samples, _) => {
-            let paths: Vec<PathBuf> = samples.iter().map(|(p, _)| p.clone()).collect();
-            preprocess_chunks(&paths, preprocessor, false, sink)?;
-        }
-        Data::Cifar(set) => {
-            let bar = progress(set.images.len() as u64, "images");
-            for chunk in set.images.chunks(256) {
-                let rows: Vec<Vec<f32>> = chunk
-                    .par_iter()
-                    .map(|hwc| {
-                        preprocessor.pixels(&PilImage::from_u8(Mode::Rgb, 32, 32, hwc.clone()))
-                    })
-                    .collect();
-                sink(&rows)?;
-                bar.inc(chunk.len() as u64);
-            }
-            bar.finish_and_clear();
-        }
-    }
-    Ok(())
-}
-
-/// Unnormalised image features `[n, embed]` (row-major) of every image of `data`, as the
-/// paper's linear probe uses them.
-fn image_features(model: &Clip, data: &Data, batch_size: usize) -> Result<(Vec<f32>, usize)> {
-    let preprocessor = Preprocessor::new(model.image_resolution());
-    let mut out = Vec::new();
-    each_image_batch(data, preprocessor, |rows| {
-        out.extend(model.image_features(&rows.concat(), batch_size, |_| {}));
-        Ok(())
-    })?;
-    Ok((out, model.config.embed_dim))
+/// Unnormalised image features of every image, with a progress bar.
+fn features(model: &Clip, data: &LabelledImages, batch_size: usize) -> Result<Vec<f32>> {
+    let bar = progress(data.len() as u64, "images");
+    let out = image_features(model, data, batch_size, |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    Ok(out)
 }
 
 /// `eval --linear-probe`: features of the training split, a validation sweep of C on a
 /// held-out fifth of it (unless `--c` is given), a refit on all of it, test accuracy.
-fn linear_probe(args: &Args, test: &Data) -> Result<()> {
-    let train = match args.dataset {
-        Dataset::Cifar10 => Data::Cifar(read_cifar(&args.data_dir, Cifar::Ten, false)?),
-        Dataset::Cifar100 => Data::Cifar(read_cifar(&args.data_dir, Cifar::Hundred, false)?),
-        Dataset::Imagefolder | Dataset::Csv => {
-            let Some(dir) = &args.train_dir else {
-                bail!(
-                    "--linear-probe on an ImageFolder tree or a table needs --train-dir with \
-                     the training images"
-                );
-            };
-            let (samples, names) = if args.dataset == Dataset::Csv {
-                labelled_table(dir, args.classes.as_deref())?
-            } else {
-                image_folder(dir)?
-            };
-            Data::Files(samples, names)
-        }
+fn linear_probe(args: &Args, test: &LabelledImages) -> Result<()> {
+    let train_dir = match args.dataset {
+        Dataset::Cifar10 | Dataset::Cifar100 => &args.data_dir,
+        Dataset::Imagefolder | Dataset::Csv => match &args.train_dir {
+            Some(dir) => dir,
+            None => bail!(
+                "--linear-probe on an ImageFolder tree or a table needs --train-dir with \
+                 the training images"
+            ),
+        },
     };
-    let device = args.backend.device_in(args.dtype)?;
-    let model = Clip::load(&args.weights, &device)?;
+    let train = read_data(args, train_dir, false)?;
+    let model = load_model(args)?;
+    let dim = model.config.embed_dim;
     eprintln!("features of {} training images …", train.len());
-    let (train_x, dim) = image_features(&model, &train, args.batch_size)?;
+    let train_x = features(&model, &train, args.batch_size)?;
     eprintln!("features of {} test images …", test.len());
-    let (test_x, _) = image_features(&model, test, args.batch_size)?;
-    let train_y = train.labels();
-    let test_y = test.labels();
-    let all = Features {
+    let test_x = features(&model, test, args.batch_size)?;
+    let (train_y, test_y) = (train.labels(), test.labels());
+    if args.c.is_none() {
+        eprintln!("sweeping C over {} values …", default_cs().len());
+    }
+    let train_features = Features {
         values: &train_x,
         dim,
         labels: &train_y,
     };
-    let (c, sweep) = match args.c {
-        Some(c) => (c, Vec::new()),
-        None => {
-            // Every fifth image (by position) validates; the rest trains.
-            let (mut fit_x, mut fit_y, mut val_x, mut val_y) = (vec![], vec![], vec![], vec![]);
-            for (i, &label) in train_y.iter().enumerate() {
-                let row = &train_x[i * dim..(i + 1) * dim];
-                if i % 5 == 4 {
-                    val_x.extend_from_slice(row);
-                    val_y.push(label);
-                } else {
-                    fit_x.extend_from_slice(row);
-                    fit_y.push(label);
-                }
-            }
-            let cs = default_cs();
-            eprintln!("sweeping C over {} values …", cs.len());
-            sweep_c(
-                Features {
-                    values: &fit_x,
-                    dim,
-                    labels: &fit_y,
-                },
-                Features {
-                    values: &val_x,
-                    dim,
-                    labels: &val_y,
-                },
-                &cs,
-                LinearProbe::DEFAULT_MAX_ITERATIONS,
-            )?
-        }
-    };
-    let probe = LinearProbe::fit(all, c, LinearProbe::DEFAULT_MAX_ITERATIONS)?;
-    let fit = probe.fit_report();
+    let fitted = fit_probe(train_features, args.c)?;
+    let fit = fitted.probe.fit_report();
     if !fit.converged {
         eprintln!(
             "warning: the probe did not converge ({}: gradient {:.2e} after {} iterations, \
@@ -247,11 +137,12 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
             fit.stop, fit.gradient_norm, fit.iterations, fit.gradient_tolerance
         );
     }
-    let accuracy = probe.accuracy(Features {
+    let accuracy = fitted.probe.accuracy(Features {
         values: &test_x,
         dim,
         labels: &test_y,
     })?;
+    let c = fitted.c;
     println!(
         "Linear probe accuracy: {:.2} (C = {c:.4})",
         100.0 * accuracy
@@ -264,7 +155,7 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
         "train_images": train.len(),
         "images": test.len(),
         "c": c,
-        "sweep": sweep.iter().map(|p| serde_json::json!({
+        "sweep": fitted.sweep.iter().map(|p| serde_json::json!({
             "c": p.c,
             "val_accuracy": p.val_accuracy,
             "iterations": p.fit.iterations,
@@ -280,177 +171,44 @@ fn linear_probe(args: &Args, test: &Data) -> Result<()> {
             "stop": fit.stop,
         },
     });
-    write_atomic(&args.output, |tmp| {
-        Ok(std::fs::write(tmp, format!("{report:#}\n"))?)
-    })?;
-    eprintln!("report: {}", args.output.display());
+    write_report(&args.output, &report)
+}
+
+/// Writes the JSON report (atomically) and says where.
+fn write_report(path: &Path, report: &serde_json::Value) -> Result<()> {
+    clip_model::fs::write_bytes_atomic(path, format!("{report:#}\n").as_bytes())?;
+    eprintln!("report: {}", path.display());
     Ok(())
-}
-
-/// A class-name or template file: one entry per line, trailing whitespace and blank lines
-/// dropped.
-fn read_list(path: &Path) -> Result<Vec<String>> {
-    Ok(crate::io::read_lines(path)?
-        .into_iter()
-        .map(|l| l.trim_end().to_string())
-        .filter(|l| !l.is_empty())
-        .collect())
-}
-
-/// A labelled table: its samples and class names — `classes_file`'s lines when given
-/// (labels are names from it or indices into it), else the labels' distinct values, sorted.
-fn labelled_table(table: &Path, classes_file: Option<&Path>) -> Result<(Samples, Vec<String>)> {
-    let rows = read_labelled_table(table)?;
-    let names: Vec<String> = match classes_file {
-        Some(file) => read_list(file)?,
-        None => {
-            let mut names: Vec<String> = rows.iter().map(|(_, l)| l.clone()).collect();
-            names.sort();
-            names.dedup();
-            names
-        }
-    };
-    let samples = rows
-        .into_iter()
-        .map(|(path, label)| {
-            let index = names
-                .iter()
-                .position(|n| *n == label)
-                .or_else(|| classes_file.and(label.parse::<usize>().ok()));
-            match index {
-                Some(i) if i < names.len() => Ok((path, i)),
-                _ => bail!(
-                    "{}: label '{label}' of {} is not one of the {} classes",
-                    table.display(),
-                    path.display(),
-                    names.len()
-                ),
-            }
-        })
-        .collect::<Result<Samples>>()?;
-    Ok((samples, names))
-}
-
-/// What identifies the weights for the classifier cache: a file's canonical path, size and
-/// modification time (a rewritten file gets a new key); a model name or URL as given.
-fn weights_identity(weights: &Path) -> String {
-    match (weights.canonicalize(), std::fs::metadata(weights)) {
-        (Ok(path), Ok(meta)) => {
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            format!("{}|{}|{modified}", path.display(), meta.len())
-        }
-        _ => weights.display().to_string(),
-    }
-}
-
-/// ImageNet's prompts for a 1000-class integer-named tree, else the directory names with
-/// ImageNet's templates.
-fn folder_prompts(names: &[String]) -> Result<Prompts> {
-    Ok(if names.len() == 1000 && names[0] == "0" {
-        Prompts::imagenet()
-    } else {
-        Prompts::new(names.to_vec(), Prompts::imagenet().templates)?
-    })
-}
-
-/// An ImageFolder tree: its samples and the class directory names in label order.
-fn image_folder(root: &Path) -> Result<(Samples, Vec<String>)> {
-    let mut dirs: Vec<String> = std::fs::read_dir(root)
-        .with_context(|| format!("cannot read {}", root.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    if dirs.is_empty() {
-        bail!(
-            "{}: no class directories (expected one directory per class)",
-            root.display()
-        );
-    }
-    let numeric: Option<Vec<usize>> = dirs.iter().map(|d| d.parse().ok()).collect();
-    let names: Vec<String> = match &numeric {
-        Some(labels) => {
-            let n = labels.iter().max().unwrap() + 1;
-            (0..n).map(|i| i.to_string()).collect()
-        }
-        None => {
-            dirs.sort();
-            dirs.clone()
-        }
-    };
-    let mut samples = Vec::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        let label = numeric.as_ref().map_or(i, |l| l[i]);
-        let mut files = Vec::new();
-        image_files(&root.join(dir), &mut files)?;
-        samples.extend(files.into_iter().map(|f| (f, label)));
-    }
-    samples.sort();
-    if samples.is_empty() {
-        bail!("{}: the dataset holds no images", root.display());
-    }
-    Ok((samples, names))
 }
 
 pub fn run(args: Args) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let data = match args.dataset {
-        Dataset::Imagefolder => {
-            let (samples, names) = image_folder(&args.data_dir)?;
-            Data::Files(samples, names)
-        }
-        Dataset::Csv => {
-            let (samples, names) = labelled_table(&args.data_dir, args.classes.as_deref())?;
-            Data::Files(samples, names)
-        }
-        Dataset::Cifar10 => Data::Cifar(read_cifar(&args.data_dir, Cifar::Ten, true)?),
-        Dataset::Cifar100 => Data::Cifar(read_cifar(&args.data_dir, Cifar::Hundred, true)?),
-    };
-    if data.len() == 0 {
-        bail!("{}: the dataset holds no images", args.data_dir.display());
-    }
+    let data = read_data(&args, &args.data_dir, true)?;
     if args.linear_probe {
         return linear_probe(&args, &data);
     }
-    let default = match &data {
-        Data::Cifar(set) if set.classes.len() == 10 => Prompts::cifar10(),
-        Data::Cifar(_) => Prompts::cifar100(),
-        Data::Files(_, names) => folder_prompts(names)?,
-    };
+    let default = data.default_prompts()?;
     let read = |path: &Option<PathBuf>, fallback: Vec<String>| match path {
-        Some(p) => read_list(p),
+        Some(p) => Prompts::read_list(p),
         None => Ok(fallback),
     };
     let prompts = Prompts::new(
         read(&args.classes, default.classes)?,
         read(&args.templates, default.templates)?,
     )?;
-    let labels = data.labels();
-    if let Some(position) = labels.iter().position(|&l| l >= prompts.classes.len()) {
-        bail!(
-            "{}: label {} but only {} class names were given",
-            data.name(position),
-            labels[position],
-            prompts.classes.len()
-        );
-    }
+    // Before the (slow) model load.
+    data.check_labels(prompts.classes.len())?;
 
-    let device = args.backend.device_in(args.dtype)?;
-    let model = Clip::load(&args.weights, &device)?;
-    let tokenizer = Tokenizer::new();
+    let model = load_model(&args)?;
     let texts = prompts.classes.len() * prompts.templates.len();
     let bar = progress(texts as u64, "prompts");
     let cache = clip_model::hub::cache_dir()?.join("zeroshot");
     let key = classifier_key(&weights_identity(&args.weights), &model, &prompts);
     let (weights, cached) = cached_classifier(
         &model,
-        &tokenizer,
+        &Tokenizer::new(),
         &prompts,
         args.batch_size,
         &cache,
@@ -462,23 +220,11 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("classifier weights from the cache ({})", cache.display());
     }
 
-    let preprocessor = Preprocessor::new(model.image_resolution());
-    let mut counts = TopK::default();
-    let mut score = |rows: &[Vec<f32>]| -> Result<()> {
-        for batch in rows.chunks(args.batch_size) {
-            let pixels = preprocessor.to_tensor(batch, &device);
-            let first = counts.seen;
-            counts.add_images(
-                &model,
-                pixels,
-                &weights,
-                100.0,
-                &labels[first..first + batch.len()],
-            );
-        }
-        Ok(())
-    };
-    each_image_batch(&data, preprocessor, &mut score)?;
+    let bar = progress(data.len() as u64, "images");
+    let counts = evaluate(&model, &data, &weights, args.batch_size, |n| {
+        bar.inc(n as u64)
+    })?;
+    bar.finish_and_clear();
     let seen = counts.seen;
     let (top1, top5) = counts.rates();
     println!("Top-1 accuracy: {:.2}", 100.0 * top1);
@@ -493,9 +239,5 @@ pub fn run(args: Args) -> Result<()> {
         "top1": top1,
         "top5": top5,
     });
-    write_atomic(&args.output, |tmp| {
-        Ok(std::fs::write(tmp, format!("{report:#}\n"))?)
-    })?;
-    eprintln!("report: {}", args.output.display());
-    Ok(())
+    write_report(&args.output, &report)
 }

@@ -196,6 +196,52 @@ pub fn sweep_c(
     Ok((best.c, points))
 }
 
+/// A probe fitted as the paper's evaluation does it.
+#[derive(Debug, Clone)]
+pub struct ProbeFit {
+    /// Fitted on all the training features.
+    pub probe: LinearProbe,
+    /// The `C` it was fitted with.
+    pub c: f64,
+    /// The validation sweep that chose `C` (empty when `C` was given).
+    pub sweep: Vec<SweepPoint>,
+}
+
+/// Fits with `c` when given; else sweeps [`default_cs`] fitting on four fifths of `train`
+/// and scoring on the rest (every fifth row, by position), then refits the best `C` on all
+/// of it.
+pub fn fit_probe(train: Features<'_>, c: Option<f64>) -> Result<ProbeFit, ZeroShotError> {
+    let (c, sweep) = match c {
+        Some(c) => (c, Vec::new()),
+        None => {
+            let (mut fit_x, mut fit_y, mut val_x, mut val_y) = (vec![], vec![], vec![], vec![]);
+            for (i, &label) in train.labels.iter().enumerate() {
+                let row = &train.values[i * train.dim..(i + 1) * train.dim];
+                let (x, y) = if i % 5 == 4 {
+                    (&mut val_x, &mut val_y)
+                } else {
+                    (&mut fit_x, &mut fit_y)
+                };
+                x.extend_from_slice(row);
+                y.push(label);
+            }
+            let part = |values, labels| Features {
+                values,
+                dim: train.dim,
+                labels,
+            };
+            sweep_c(
+                part(&fit_x, &fit_y),
+                part(&val_x, &val_y),
+                &default_cs(),
+                LinearProbe::DEFAULT_MAX_ITERATIONS,
+            )?
+        }
+    };
+    let probe = LinearProbe::fit(train, c, LinearProbe::DEFAULT_MAX_ITERATIONS)?;
+    Ok(ProbeFit { probe, c, sweep })
+}
+
 /// `C` values of the sweep: the paper's range 10⁻⁶ … 10⁶, in half decades (25 values,
 /// 0.316 among them; the paper used 96 steps).
 pub fn default_cs() -> Vec<f64> {
