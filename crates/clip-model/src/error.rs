@@ -47,6 +47,22 @@ pub enum LoadError {
         /// Which shape disagrees.
         detail: String,
     },
+    /// Neither a file nor a name, URL or hub reference this crate resolves.
+    #[error(
+        "{}: no such file, and not a model name ({}), an http(s) URL or hf-hub:ORG/REPO",
+        given.display(),
+        crate::available_models().join(", ")
+    )]
+    UnknownModel {
+        /// What was given.
+        given: PathBuf,
+    },
+    /// Downloads need a cache directory and the platform has none.
+    #[error("no cache directory on this platform; set CLIP_CACHE_DIR")]
+    NoCacheDir,
+    /// A downloaded checkpoint's converted copy could not be written.
+    #[error(transparent)]
+    Save(#[from] SaveError),
     /// Fetching a model by name or URL failed.
     #[error(transparent)]
     Download(#[from] crate::hub::DownloadError),
@@ -80,4 +96,30 @@ impl LoadError {
             detail: detail.to_string(),
         }
     }
+}
+
+/// Why a model or checkpoint could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// The output file.
+    #[error(transparent)]
+    File(#[from] crate::fs::FileError),
+    /// A tensor of the source that could not be read (nothing was written).
+    #[error("{}: corrupt or truncated {format} file: {detail}", path.display())]
+    Source {
+        /// The source file.
+        path: PathBuf,
+        /// Its format.
+        format: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The safetensors writer failed.
+    #[error("{}: {detail}", path.display())]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
 }

@@ -25,4 +25,4 @@ pub mod train;
 pub use checkpoint::{Checkpoint, Format, SaveDtype};
 pub use clip::{Clip, l2_normalize, to_f32_vec};
 pub use config::{ClipConfig, ConfigError, VisionLayers, available_models};
-pub use error::LoadError;
+pub use error::{LoadError, SaveError};

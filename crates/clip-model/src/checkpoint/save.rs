@@ -14,7 +14,7 @@ use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot, bridge};
 use super::names::to_openai;
 use super::tensors::reshaped;
 use super::{CONFIG_METADATA_KEY, Checkpoint};
-use crate::{Clip, ClipConfig, LoadError};
+use crate::{Clip, ClipConfig, SaveError};
 
 /// Element type of the tensors written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl SaveDtype {
 impl Checkpoint {
     /// Writes the tensors to `out` (atomically: a temporary file renamed on success), one
     /// tensor in memory at a time.
-    pub fn save(&self, out: &Path, config: &ClipConfig, dtype: SaveDtype) -> Result<(), LoadError> {
+    pub fn save(&self, out: &Path, config: &ClipConfig, dtype: SaveDtype) -> Result<(), SaveError> {
         let tensors = self.tensors.iter().map(|(k, t)| (k.clone(), t.clone()));
         let format = self.format.to_string();
         let extra = ("source_format", format.clone());
@@ -101,7 +101,7 @@ impl Clip {
     /// Writes the model as safetensors with OpenAI's key names and PyTorch's layout (what
     /// open_clip and [`Clip::load`] read), the configuration in the metadata, float tensors
     /// in `dtype` (`Keep` writes them as they are held). The file is replaced atomically.
-    pub fn save(&self, path: impl AsRef<Path>, dtype: SaveDtype) -> Result<(), LoadError> {
+    pub fn save(&self, path: impl AsRef<Path>, dtype: SaveDtype) -> Result<(), SaveError> {
         let path = path.as_ref();
         let tensors = self
             .valid()
@@ -124,8 +124,7 @@ impl Clip {
 
 /// Writes `tensors` (named with OpenAI's keys) to `out` as safetensors, atomically, reading
 /// one tensor into memory at a time; `config` and `extra` go into the metadata. A tensor that
-/// cannot be read is a [`LoadError::Corrupt`] of `source` (its path and format) and nothing
-/// is written.
+/// cannot be read is a [`SaveError::Source`] (its path and format) and nothing is written.
 fn write_safetensors(
     out: &Path,
     tensors: impl Iterator<Item = (String, PackTensor)>,
@@ -133,7 +132,7 @@ fn write_safetensors(
     dtype: SaveDtype,
     extra: (&str, String),
     source: (&Path, &str),
-) -> Result<(), LoadError> {
+) -> Result<(), SaveError> {
     let error = Arc::new(Mutex::new(None));
     let entries: Vec<(String, Entry)> = tensors
         .map(|(key, tensor)| {
@@ -162,8 +161,15 @@ fn write_safetensors(
         );
         let failure = error.lock().unwrap_or_else(|p| p.into_inner()).take();
         match (written, failure) {
-            (_, Some(message)) => Err(LoadError::corrupt(source.0, source.1, message)),
-            (Err(e), None) => Err(LoadError::io(out, std::io::Error::other(e.to_string()))),
+            (_, Some(detail)) => Err(SaveError::Source {
+                path: source.0.to_path_buf(),
+                format: source.1.to_owned(),
+                detail,
+            }),
+            (Err(e), None) => Err(SaveError::Write {
+                path: out.to_path_buf(),
+                detail: e.to_string(),
+            }),
             (Ok(()), None) => Ok(()),
         }
     })

@@ -111,12 +111,8 @@ impl Source {
                 sha256: sha_in_url(name_or_path),
             });
         }
-        Err(LoadError::UnknownFormat {
-            path: path.to_path_buf(),
-            detail: format!(
-                "no such file, and not a model name ({}), an http(s) URL or hf-hub:ORG/REPO",
-                crate::available_models().join(", ")
-            ),
+        Err(LoadError::UnknownModel {
+            given: path.to_path_buf(),
         })
     }
 
@@ -180,10 +176,7 @@ pub fn cache_dir() -> Result<PathBuf, LoadError> {
     }
     dirs::cache_dir()
         .map(|d| d.join("clip"))
-        .ok_or_else(|| LoadError::UnknownFormat {
-            path: PathBuf::from("~/.cache/clip"),
-            detail: "no cache directory on this platform; set CLIP_CACHE_DIR".into(),
-        })
+        .ok_or(LoadError::NoCacheDir)
 }
 
 #[cfg(test)]
@@ -220,11 +213,8 @@ mod tests {
         let a = cache_name("https://a.example/x/model.safetensors");
         let b = cache_name("https://b.example/x/model.safetensors");
         assert!(a.ends_with("-model.safetensors") && a != b);
-        assert!(
-            Source::parse("no-such-model")
-                .unwrap_err()
-                .to_string()
-                .contains("ViT-B/32")
-        );
+        let err = Source::parse("no-such-model").unwrap_err();
+        assert!(matches!(err, LoadError::UnknownModel { .. }), "{err:?}");
+        assert!(err.to_string().contains("ViT-B/32"), "{err}");
     }
 }

@@ -184,9 +184,12 @@ pub enum FitError {
     /// The checkpoint.
     #[error(transparent)]
     Checkpoint(#[from] super::CheckpointError),
-    /// The initial weights or the final model's file.
+    /// The initial weights.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The final model's file.
+    #[error(transparent)]
+    Save(#[from] crate::SaveError),
     /// An architecture that cannot be built.
     #[error(transparent)]
     Config(#[from] ConfigError),
