@@ -11,8 +11,11 @@ pub enum TokenizerError {
     TooLong {
         /// Position of the text in the batch.
         index: usize,
+        /// The text.
         text: String,
+        /// Its tokens, with SOT and EOT.
         tokens: usize,
+        /// The context it had to fit.
         context_length: usize,
     },
     /// A context of zero tokens.

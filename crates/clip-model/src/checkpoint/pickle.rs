@@ -10,30 +10,45 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 #[allow(dead_code)]
 pub enum Value {
+    /// `None`.
     None,
+    /// `True` / `False`.
     Bool(bool),
+    /// An int that fits 64 bits.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A `str`.
     Str(String),
+    /// `bytes` (or a protocol-2 `str` read as bytes).
     Bytes(Vec<u8>),
+    /// A tuple.
     Tuple(Vec<Value>),
+    /// A list.
     List(Vec<Value>),
+    /// A dict, its items in order.
     Dict(Vec<(Value, Value)>),
     /// A class or function named by `module.name`, never resolved.
     Global(String),
     /// An instance of a named class: the arguments it was made with and its `BUILD` state.
     Object {
+        /// `module.name` of the class.
         class: String,
+        /// Arguments of its construction (`REDUCE`, `NEWOBJ`).
         args: Vec<Value>,
+        /// What `BUILD` set, if anything.
         state: Option<Box<Value>>,
     },
     /// A persistent storage reference (`torch.HalfStorage`, key `"0"`, …).
     Storage {
+        /// Storage class, e.g. `torch.HalfStorage`.
         class: String,
+        /// Its key: the archive member `data/<key>`.
         key: String,
     },
     /// A tensor view of a storage.
     Tensor(TensorRef),
+    /// The stack marker `MARK` pushes (never left in a parsed result).
     Mark,
 }
 
@@ -46,7 +61,9 @@ pub struct TensorRef {
     pub key: String,
     /// Offset in elements.
     pub offset: usize,
+    /// Size of each dimension.
     pub shape: Vec<usize>,
+    /// Elements between neighbours along each dimension.
     pub stride: Vec<usize>,
 }
 
