@@ -5,6 +5,8 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
+use crate::FastForward;
+
 /// Configuration of [`MultiheadAttention`].
 #[derive(Config, Debug)]
 pub struct MultiheadAttentionConfig {
@@ -51,7 +53,7 @@ impl MultiheadAttention {
     /// from each query (−∞ before the softmax, exactly as CLIP's text mask).
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         let [batch, tokens, width] = x.dims();
-        let qkv = crate::linear(&self.in_proj, x);
+        let qkv = self.in_proj.fast_forward(x);
         let q = qkv.clone().narrow(2, 0, width);
         let k = qkv.clone().narrow(2, width, width);
         let v = qkv.narrow(2, 2 * width, width);
@@ -67,10 +69,8 @@ impl MultiheadAttention {
             None,
             options,
         );
-        crate::linear(
-            &self.out_proj,
-            merge_heads(out).reshape([batch, tokens, width]),
-        )
+        self.out_proj
+            .fast_forward(merge_heads(out).reshape([batch, tokens, width]))
     }
 }
 

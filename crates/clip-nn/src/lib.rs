@@ -6,14 +6,16 @@
 //! reference (`resblocks`, `ln_1`, `attn`, `mlp.c_fc`, `mlp.c_proj`) so that a checkpoint
 //! key maps onto a module path with as few renames as possible.
 //!
-//! [`linear`] and [`conv2d`] run a layer's product through fused fast paths on the CPU
-//! backend (AVX-512 `gemm` kernels where the CPU has them; see [`cpu_matmul`]), and
-//! through Burn everywhere else.
+//! Every layer is called through [`FastForward::fast_forward`] (or, for the fused units, its
+//! companions [`linear_activated`] and [`conv2d_batch_norm`]): the product runs through fused
+//! fast paths on the CPU backend (AVX-512 `gemm` kernels where the CPU has them; see
+//! [`cpu_matmul`]), and through Burn everywhere else.
 
 mod activation;
 mod attention;
 mod block;
 mod cpu;
+mod fast_forward;
 mod layer_norm;
 mod mlp;
 mod transformer;
@@ -21,7 +23,8 @@ mod transformer;
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
-pub use cpu::{avg_pool2d, conv2d, conv2d_batch_norm, cpu_matmul, linear, linear_activated};
+pub use cpu::{conv2d_batch_norm, cpu_matmul, linear_activated};
+pub use fast_forward::FastForward;
 pub use layer_norm::layer_norm;
 pub use mlp::{Mlp, MlpConfig};
 pub use transformer::{Transformer, TransformerConfig};

@@ -3,7 +3,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::Activation;
+use crate::{Activation, FastForward};
 
 /// Configuration of [`Mlp`].
 #[derive(Config, Debug)]
@@ -43,6 +43,6 @@ impl Mlp {
     /// `[.., width] -> [.., width]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let hidden = crate::linear_activated(&self.c_fc, x, self.activation);
-        crate::linear(&self.c_proj, hidden)
+        self.c_proj.fast_forward(hidden)
     }
 }

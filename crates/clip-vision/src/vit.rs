@@ -3,7 +3,7 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm};
 use burn::tensor::{Device, Tensor};
-use clip_nn::{Activation, Transformer, TransformerConfig, layer_norm};
+use clip_nn::{Activation, FastForward, Transformer, TransformerConfig, layer_norm};
 
 /// Configuration of [`VisionTransformer`] (OpenAI's `VisionTransformer.__init__` arguments).
 #[derive(Config, Debug)]
@@ -87,7 +87,7 @@ impl VisionTransformer {
 
     /// Patch tokens with the class token prepended and positions added, before `ln_pre`.
     fn tokens(&self, pixels: Tensor<4>) -> Tensor<3> {
-        let x = self.conv1.forward(pixels);
+        let x = self.conv1.fast_forward(pixels);
         let [batch, width, gh, gw] = x.dims();
         let x = x.reshape([batch, width, gh * gw]).swap_dims(1, 2);
         let cls = self

@@ -21,9 +21,11 @@ mod conv;
 mod linear;
 mod pool;
 
-pub use conv::{conv2d, conv2d_batch_norm};
-pub use linear::{linear, linear_activated};
-pub use pool::avg_pool2d;
+pub(crate) use conv::conv2d;
+pub use conv::conv2d_batch_norm;
+pub(crate) use linear::linear;
+pub use linear::linear_activated;
+pub(crate) use pool::avg_pool2d;
 
 /// Products with fewer multiply-adds than this run on one thread (Burn's `flex` threshold):
 /// below it, waking the thread pool costs more than it saves.

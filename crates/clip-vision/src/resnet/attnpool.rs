@@ -4,7 +4,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
-use clip_nn::{linear, merge_heads, split_heads};
+use clip_nn::{FastForward, merge_heads, split_heads};
 
 /// Configuration of [`AttentionPool2d`].
 #[derive(Config, Debug)]
@@ -62,16 +62,16 @@ impl AttentionPool2d {
         let x = x.reshape([batch, channels, h * w]).swap_dims(1, 2);
         let mean = x.clone().mean_dim(1);
         let x = Tensor::cat(vec![mean, x], 1) + self.positional_embedding.val().unsqueeze::<3>();
-        let query = linear(&self.q_proj, x.clone().narrow(1, 0, 1));
+        let query = self.q_proj.fast_forward(x.clone().narrow(1, 0, 1));
         let out = attention(
             split_heads(query, self.num_heads),
-            split_heads(linear(&self.k_proj, x.clone()), self.num_heads),
-            split_heads(linear(&self.v_proj, x), self.num_heads),
+            split_heads(self.k_proj.fast_forward(x.clone()), self.num_heads),
+            split_heads(self.v_proj.fast_forward(x), self.num_heads),
             None,
             None,
             AttentionModuleOptions::default(),
         );
-        let out = linear(&self.c_proj, merge_heads(out));
+        let out = self.c_proj.fast_forward(merge_heads(out));
         let [batch, _, dim] = out.dims();
         out.reshape([batch, dim])
     }

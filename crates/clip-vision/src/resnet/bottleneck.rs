@@ -5,7 +5,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::AvgPool2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use clip_nn::{avg_pool2d, conv2d_batch_norm};
+use clip_nn::{FastForward, conv2d_batch_norm};
 
 use super::{avg_pool, batch_norm, conv1x1, conv3x3};
 
@@ -88,14 +88,14 @@ impl Bottleneck {
                 &down.conv,
                 &down.bn,
                 false,
-                avg_pool2d(&down.avgpool, x.clone()),
+                down.avgpool.fast_forward(x.clone()),
             ),
             None => x.clone(),
         };
         let out = conv2d_batch_norm(&self.conv1, &self.bn1, true, x);
         let mut out = conv2d_batch_norm(&self.conv2, &self.bn2, true, out);
         if let Some(pool) = &self.avgpool {
-            out = avg_pool2d(pool, out);
+            out = pool.fast_forward(out);
         }
         let out = conv2d_batch_norm(&self.conv3, &self.bn3, false, out);
         relu(out + identity)

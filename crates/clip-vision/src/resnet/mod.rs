@@ -12,7 +12,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
-use clip_nn::{avg_pool2d, conv2d_batch_norm};
+use clip_nn::{FastForward, conv2d_batch_norm};
 
 /// Configuration of [`ModifiedResNet`] (OpenAI's `ModifiedResNet.__init__` arguments).
 #[derive(Config, Debug)]
@@ -136,7 +136,7 @@ impl ModifiedResNet {
         let x = conv2d_batch_norm(&self.conv1, &self.bn1, true, pixels);
         let x = conv2d_batch_norm(&self.conv2, &self.bn2, true, x);
         let x = conv2d_batch_norm(&self.conv3, &self.bn3, true, x);
-        let mut x = avg_pool2d(&self.avgpool, x);
+        let mut x = self.avgpool.fast_forward(x);
         for block in self
             .layer1
             .iter()
