@@ -23,6 +23,7 @@
 pub mod device;
 mod embeddings;
 mod error;
+pub mod npy;
 mod pipeline;
 pub mod prelude;
 

@@ -12,6 +12,7 @@
 //! assert!((pixels[0] - (1.0 - 0.48145466) / 0.26862954).abs() < 1e-6);
 //! ```
 
+mod chunks;
 mod decode;
 mod pil;
 mod resample;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+pub use chunks::Skipped;
 pub use decode::{MAX_PIXELS, decode};
 pub use pil::{Mode, PilImage};
 use resample::Window;
