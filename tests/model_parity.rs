@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use clip_model::{Checkpoint, Clip, Format, to_f32_vec};
 use clip_tests::{agreement, fixture, read_npz, test_devices};
-use clip_text::TokenIds;
+use clip_tokenizer::TokenBatch;
 
 const MIN_COSINE: f64 = 0.99999;
 const MAX_RELATIVE: f64 = 1e-4;
@@ -32,8 +32,8 @@ fn check(dir: &Path, file: &str, expected_format: Format, device: &Device) {
     let pixels = Tensor::<4>::from_data(TensorData::new(data, shape), device);
 
     let tokens = &reference["tokens"];
-    let ids: Vec<i64> = tokens.iter().map(|&v| v as i64).collect();
-    let tokens = TokenIds::new(ids, tokens.shape()[0], tokens.shape()[1]).unwrap();
+    let ids: Vec<u32> = tokens.iter().map(|&v| v as u32).collect();
+    let tokens = TokenBatch::from_ids(ids, tokens.shape()[1]).unwrap();
 
     let what = format!(
         "{} ({file}, {:?})",

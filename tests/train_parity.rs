@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use clip_model::Clip;
 use clip_model::train::{OptimOptions, Trainer, contrastive_loss};
 use clip_tests::{fixture, read_npz};
-use clip_text::TokenIds;
+use clip_tokenizer::TokenBatch;
 use ndarray::ArrayD;
 
 type Npz = HashMap<String, ArrayD<f64>>;
@@ -21,7 +21,7 @@ type Npz = HashMap<String, ArrayD<f64>>;
 type Tensors = HashMap<String, (Vec<usize>, Vec<f32>, Option<Vec<f32>>)>;
 
 /// Batch `s` of the fixture: pixels and tokens.
-fn batch(reference: &Npz, s: usize, device: &Device) -> (Tensor<4>, TokenIds) {
+fn batch(reference: &Npz, s: usize, device: &Device) -> (Tensor<4>, TokenBatch) {
     let pixels = &reference["pixels"];
     let shape = pixels.shape();
     let (n, r) = (shape[1], shape[3]);
@@ -35,13 +35,13 @@ fn batch(reference: &Npz, s: usize, device: &Device) -> (Tensor<4>, TokenIds) {
     let pixels = Tensor::from_data(TensorData::new(data, [n, 3, r, r]), device);
     let tokens = &reference["tokens"];
     let ctx = tokens.shape()[2];
-    let ids: Vec<i64> = tokens
+    let ids: Vec<u32> = tokens
         .iter()
         .skip(s * n * ctx)
         .take(n * ctx)
-        .map(|&v| v as i64)
+        .map(|&v| v as u32)
         .collect();
-    (pixels, TokenIds::new(ids, n, ctx).unwrap())
+    (pixels, TokenBatch::from_ids(ids, ctx).unwrap())
 }
 
 /// OpenAI key → Burn module path (norm gains/biases are `gamma`/`beta` here).

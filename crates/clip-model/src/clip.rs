@@ -2,7 +2,8 @@ use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
-use clip_text::{TextTransformer, TokenIds};
+use clip_text::TextTransformer;
+use clip_tokenizer::TokenBatch;
 use clip_vision::VisionEncoder;
 use clip_vision::preprocess::pixels_to_tensor;
 
@@ -80,13 +81,13 @@ impl Clip {
     }
 
     /// Token ids → text features `[rows, embed_dim]`, not normalised (as `encode_text`).
-    pub fn encode_text(&self, tokens: &TokenIds) -> Tensor<2> {
+    pub fn encode_text(&self, tokens: &TokenBatch) -> Tensor<2> {
         self.text.forward(tokens)
     }
 
     /// `(logits_per_image [images, texts], logits_per_text [texts, images])`:
     /// `exp(logit_scale) · norm(I) · norm(T)ᵀ`, as the reference's `forward`.
-    pub fn forward(&self, pixels: Tensor<4>, tokens: &TokenIds) -> (Tensor<2>, Tensor<2>) {
+    pub fn forward(&self, pixels: Tensor<4>, tokens: &TokenBatch) -> (Tensor<2>, Tensor<2>) {
         let image = l2_normalize(self.encode_image(pixels));
         let text = l2_normalize(self.encode_text(tokens));
         let scale = self.logit_scale.val().exp().unsqueeze::<2>();
@@ -125,11 +126,11 @@ impl Clip {
     /// If `batch` is 0.
     pub fn text_features(
         &self,
-        tokens: &TokenIds,
+        tokens: &TokenBatch,
         batch: usize,
         mut progress: impl FnMut(usize),
     ) -> Vec<f32> {
-        let rows = tokens.rows();
+        let rows = tokens.len();
         let mut out = Vec::with_capacity(rows * self.config.embed_dim);
         for start in (0..rows).step_by(batch) {
             let end = (start + batch).min(rows);

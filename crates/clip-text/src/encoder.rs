@@ -4,7 +4,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clip_nn::{Activation, Transformer, TransformerConfig, layer_norm};
 
-use crate::{TokenIds, eot_positions};
+use crate::{TokenBatch, eot_positions, token_tensor};
 
 /// Configuration of [`TextTransformer`] (the text half of `build_model`'s fields).
 #[derive(Config, Debug)]
@@ -67,11 +67,11 @@ impl TextTransformer {
     /// Only the positions up to the last row's end-of-text token are computed: under the
     /// causal mask a position never sees those after it, so the pooled features are exactly
     /// those of the full sequence.
-    pub fn forward(&self, tokens: &TokenIds) -> Tensor<2> {
+    pub fn forward(&self, tokens: &TokenBatch) -> Tensor<2> {
         let device = self.positional_embedding.device();
         let eot = eot_positions(tokens);
         let len = eot.iter().max().map_or(1, |&m| m + 1);
-        let x = self.hidden(tokens.to_tensor(len, &device));
+        let x = self.hidden(token_tensor(tokens, len, &device));
         let [rows, len, width] = x.dims();
         let index: Vec<i64> = eot
             .iter()

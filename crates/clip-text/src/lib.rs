@@ -7,5 +7,6 @@
 mod encoder;
 mod tokens;
 
+pub use clip_tokenizer::TokenBatch;
 pub use encoder::{TextTransformer, TextTransformerConfig};
-pub use tokens::{TokenIds, eot_positions};
+pub use tokens::{eot_positions, token_tensor};

@@ -37,6 +37,45 @@ pub struct TokenBatch {
 }
 
 impl TokenBatch {
+    /// Wraps row-major ids tokenized elsewhere (e.g. `clip.tokenize`'s output); each row's
+    /// length is taken as the reference's text encoder reads it: up to and including the
+    /// first occurrence of the row's largest id (its end-of-text). `None` if `ids` is not a
+    /// whole number of rows or the context is empty.
+    pub fn from_ids(ids: Vec<u32>, context_length: usize) -> Option<Self> {
+        if context_length == 0 || !ids.len().is_multiple_of(context_length) {
+            return None;
+        }
+        let lengths = ids
+            .chunks(context_length)
+            .map(|row| {
+                let mut best = 0;
+                for (i, &id) in row.iter().enumerate() {
+                    if id > row[best] {
+                        best = i;
+                    }
+                }
+                best + 1
+            })
+            .collect();
+        Some(TokenBatch {
+            ids,
+            lengths,
+            context_length,
+        })
+    }
+
+    /// Rows `start..end` as their own batch.
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn slice_rows(&self, start: usize, end: usize) -> TokenBatch {
+        TokenBatch {
+            ids: self.ids[start * self.context_length..end * self.context_length].to_vec(),
+            lengths: self.lengths[start..end].to_vec(),
+            context_length: self.context_length,
+        }
+    }
+
     /// Number of rows (texts).
     pub fn len(&self) -> usize {
         self.lengths.len()
@@ -181,5 +220,31 @@ impl Tokenizer {
                 context_length,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_elsewhere_get_the_lengths_tokenize_gives() {
+        let tokenizer = Tokenizer::new();
+        let batch = tokenizer
+            .tokenize(
+                &["a photo of a cat", "", "word ".repeat(30).as_str()],
+                16,
+                true,
+            )
+            .unwrap();
+        assert_eq!(batch.lengths[1], 2);
+        assert_eq!(
+            TokenBatch::from_ids(batch.ids.clone(), 16),
+            Some(batch.clone())
+        );
+        assert_eq!(batch.slice_rows(1, 3).lengths, batch.lengths[1..3]);
+        assert_eq!(batch.slice_rows(1, 3).row(1), batch.row(2));
+        assert_eq!(TokenBatch::from_ids(vec![1, 2, 3], 2), None);
+        assert_eq!(TokenBatch::from_ids(vec![], 0), None);
     }
 }

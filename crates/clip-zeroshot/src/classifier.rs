@@ -2,7 +2,6 @@
 
 use burn::tensor::Tensor;
 use clip_model::{Clip, l2_normalize};
-use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 
 use crate::{Prompts, ZeroShotError};
@@ -22,7 +21,7 @@ pub fn zeroshot_classifier(
     let mut features = Vec::new();
     for chunk in texts.chunks(batch_size.max(1)) {
         let batch = tokenizer.tokenize(chunk, model.config.context_length, false)?;
-        features.push(l2_normalize(model.encode_text(&TokenIds::from(&batch))));
+        features.push(l2_normalize(model.encode_text(&batch)));
         progress(chunk.len());
     }
     let all = Tensor::cat(features, 0); // [C·T, E]

@@ -3,7 +3,6 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use clip_model::{Clip, l2_normalize, to_f32_vec};
-use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 
 use crate::{Prompts, ZeroShotError};
@@ -32,7 +31,7 @@ pub fn label_probabilities(
     let prompts = Prompts::new(labels.to_vec(), vec![template.to_owned()])?;
     let texts: Vec<String> = (0..labels.len()).flat_map(|c| prompts.texts(c)).collect();
     let batch = tokenizer.tokenize(&texts, model.config.context_length, false)?;
-    let (per_image, _) = model.forward(pixels, &TokenIds::from(&batch));
+    let (per_image, _) = model.forward(pixels, &batch);
     let probs = to_f32_vec(softmax(per_image, 1));
     let mut ranked: Vec<(String, f32)> = labels.iter().cloned().zip(probs).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));

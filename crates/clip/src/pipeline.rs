@@ -2,7 +2,6 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use clip_model::Clip;
-use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 
@@ -108,9 +107,7 @@ impl ClipPipeline {
     pub fn embed_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Embeddings, Error> {
         let context = self.model.config.context_length;
         let tokens = self.tokenizer.tokenize(texts, context, self.truncate)?;
-        let features = self
-            .model
-            .text_features(&TokenIds::from(&tokens), self.batch_size, |_| {});
+        let features = self.model.text_features(&tokens, self.batch_size, |_| {});
         Ok(Embeddings::new(features, self.model.config.embed_dim))
     }
 

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use burn::tensor::{Distribution, Tensor};
 use clip_model::{Clip, ClipConfig};
-use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 
 use clip::device::{Backend, Precision};
@@ -91,7 +90,7 @@ pub fn run(args: Args) -> Result<()> {
             })
             .collect();
         let batch = tokenizer.tokenize(&prompts, config.context_length, true)?;
-        model.encode_text(&TokenIds::from(&batch)).into_data();
+        model.encode_text(&batch).into_data();
         Ok(())
     })?;
 

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clip_model::Clip;
-use clip_text::TokenIds;
 use clip_vision::preprocess::Preprocessor;
 use ndarray::{Array2, Array4};
 
@@ -121,10 +120,9 @@ pub fn run(args: Args) -> Result<()> {
                 model.config.context_length,
                 args.truncate,
             )?;
-            let ids = TokenIds::from(&batch);
-            let n = ids.rows();
+            let n = batch.len();
             let bar = progress(n as u64, "texts");
-            let out = model.text_features(&ids, args.batch_size, |k| bar.inc(k as u64));
+            let out = model.text_features(&batch, args.batch_size, |k| bar.inc(k as u64));
             bar.finish_and_clear();
             Array2::from_shape_vec((n, embed_dim), out)?
         }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor};
-use clip_text::TokenIds;
+use clip_tokenizer::TokenBatch;
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use rayon::prelude::*;
@@ -28,7 +28,7 @@ pub struct Batch {
     /// Normalised pixels, `[n, 3, R, R]` flattened.
     pub pixels: Vec<f32>,
     /// The drawn captions, tokenized (truncated to the context length).
-    pub tokens: TokenIds,
+    pub tokens: TokenBatch,
     /// The drawn captions.
     pub captions: Vec<String>,
 }
@@ -68,11 +68,11 @@ pub(crate) fn tokenize(
     tokenizer: &Tokenizer,
     captions: &[String],
     context_length: usize,
-) -> Result<TokenIds, DataError> {
+) -> Result<TokenBatch, DataError> {
     let tokens = tokenizer
         .tokenize(captions, context_length, true)
         .map_err(|e| DataError::Captions(e.to_string()))?;
-    Ok(TokenIds::from(&tokens))
+    Ok(tokens)
 }
 
 /// Draws the batches of every epoch from a dataset held as a list of files.

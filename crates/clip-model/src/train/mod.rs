@@ -11,7 +11,7 @@
 //! use burn::tensor::Device;
 //! use clip_model::ClipConfig;
 //! use clip_model::train::{OptimOptions, Trainer, pretraining_init};
-//! # fn batch() -> (burn::tensor::Tensor<4>, clip_text::TokenIds) { unimplemented!() }
+//! # fn batch() -> (burn::tensor::Tensor<4>, clip_tokenizer::TokenBatch) { unimplemented!() }
 //!
 //! let device = Device::flex().autodiff();
 //! let config = ClipConfig::preset("ViT-B/32").unwrap();

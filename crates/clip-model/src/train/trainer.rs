@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use clip_text::TokenIds;
+use clip_tokenizer::TokenBatch;
 
 use super::loss::{contrastive_loss, in_batch_accuracy};
 use super::optimizer::{OptimOptions, clip_grad_norm};
@@ -64,7 +64,7 @@ impl Trainer {
     pub fn step(
         &mut self,
         pixels: Tensor<4>,
-        tokens: &TokenIds,
+        tokens: &TokenBatch,
         micro_batches: usize,
     ) -> StepStats {
         self.step_on(pixels, tokens, micro_batches, &[])
@@ -80,7 +80,7 @@ impl Trainer {
     pub fn step_on(
         &mut self,
         pixels: Tensor<4>,
-        tokens: &TokenIds,
+        tokens: &TokenBatch,
         micro_batches: usize,
         devices: &[Device],
     ) -> StepStats {
@@ -133,7 +133,7 @@ impl Trainer {
     fn sharded_gradients(
         &self,
         pixels: Tensor<4>,
-        tokens: &TokenIds,
+        tokens: &TokenBatch,
         micro_batches: usize,
         devices: &[Device],
     ) -> (f64, f64, GradientsParams) {
@@ -181,7 +181,7 @@ fn on_every_device<T: Send>(
 /// A batch cut into pieces of (nearly) equal size, for accumulation or for devices.
 struct Pieces<'a> {
     pixels: &'a Tensor<4>,
-    tokens: &'a TokenIds,
+    tokens: &'a TokenBatch,
     bounds: Vec<(usize, usize)>,
 }
 
@@ -193,8 +193,8 @@ type PieceGradients = (usize, GradientsParams, f64, f64);
 
 impl<'a> Pieces<'a> {
     /// `count` pieces (at least 1, at most one per row).
-    fn new(pixels: &'a Tensor<4>, tokens: &'a TokenIds, count: usize) -> Self {
-        let rows = tokens.rows();
+    fn new(pixels: &'a Tensor<4>, tokens: &'a TokenBatch, count: usize) -> Self {
+        let rows = tokens.len();
         let count = count.clamp(1, rows.max(1));
         let bounds = (0..count)
             .map(|j| (j * rows / count, (j + 1) * rows / count))
@@ -211,7 +211,7 @@ impl<'a> Pieces<'a> {
     }
 
     /// Piece `j`'s pixels on `device` and its tokens.
-    fn get(&self, j: usize, device: &Device) -> (Tensor<4>, TokenIds) {
+    fn get(&self, j: usize, device: &Device) -> (Tensor<4>, TokenBatch) {
         let (a, b) = self.bounds[j];
         (
             self.pixels.clone().narrow(0, a, b - a).to_device(device),

@@ -1,7 +1,6 @@
 //! Validation during training: image ↔ text Recall@1/5/10 of the model on a held-out set.
 
 use burn::module::Module;
-use clip_text::TokenIds;
 use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::pixels_to_tensor;
 
@@ -98,7 +97,7 @@ fn recall(
         images += n;
         image_features.push(model.encode_image(pixels_to_tensor(pixels, resolution, &device)));
         let tokens = tokenizer.tokenize(&texts, model.config.context_length, true)?;
-        text_features.push(model.encode_text(&TokenIds::from(&tokens)));
+        text_features.push(model.encode_text(&tokens));
     }
     if image_features.is_empty() {
         return Err(FitError::EmptyValidation);
