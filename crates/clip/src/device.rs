@@ -22,7 +22,7 @@ use burn::tensor::{Device, FloatDType, Tensor};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Backend {
-    /// Burn's ndarray CPU backend (always available).
+    /// Burn's ndarray CPU backend (the `ndarray` feature; deprecated upstream).
     Ndarray,
     /// Burn's flex CPU backend (pure Rust, gemm matmuls; the default).
     #[default]
@@ -163,6 +163,7 @@ impl Backend {
     fn handle(self, index: Option<usize>) -> Result<Device, DeviceError> {
         match self {
             // Deprecated upstream in favour of flex, kept selectable for comparison.
+            #[cfg(feature = "ndarray")]
             #[allow(deprecated)]
             Backend::Ndarray => Ok(Device::ndarray()),
             Backend::Flex => Ok(Device::flex()),
