@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clip_vision::preprocess::{Mode, PilImage, Preprocessor};
+use clip_vision::preprocess::{ImageError, Mode, PilImage, Preprocessor};
 use rayon::prelude::*;
 
 use crate::{CifarSet, Prompts, ZeroShotError, read_labelled_table};
@@ -16,8 +16,6 @@ pub const IMAGE_EXTENSIONS: [&str; 9] = [
 
 /// CIFAR images preprocessed per parallel chunk.
 const CIFAR_CHUNK: usize = 256;
-/// Image files decoded per parallel chunk: bounds memory while keeping every core busy.
-const FILE_CHUNK: usize = 64;
 
 /// Images with labels `0..classes`.
 pub enum LabelledImages {
@@ -169,21 +167,15 @@ impl LabelledImages {
 
     /// Preprocesses every image in order, a chunk at a time in parallel, handing each
     /// chunk's `[3, R, R]` rows to `sink`; the first unreadable image is the error.
-    pub fn for_each_chunk<E: From<ZeroShotError>>(
+    pub fn for_each_chunk<E: From<ImageError>>(
         &self,
         preprocessor: Preprocessor,
         mut sink: impl FnMut(&[Vec<f32>]) -> Result<(), E>,
     ) -> Result<(), E> {
         match self {
             LabelledImages::Files { samples, .. } => {
-                for chunk in samples.chunks(FILE_CHUNK) {
-                    let rows = chunk
-                        .par_iter()
-                        .map(|(path, _)| preprocessor.load(path))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(ZeroShotError::from)?;
-                    sink(&rows)?;
-                }
+                let paths: Vec<&Path> = samples.iter().map(|(p, _)| p.as_path()).collect();
+                preprocessor.load_chunks(&paths, false, || {}, sink)?;
             }
             LabelledImages::Cifar(set) => {
                 for chunk in set.images.chunks(CIFAR_CHUNK) {

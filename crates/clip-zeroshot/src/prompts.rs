@@ -14,12 +14,17 @@ pub struct Prompts {
     pub templates: Vec<String>,
 }
 
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
+/// The entries of a list: lines with trailing whitespace dropped, blank ones skipped.
+fn entries<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
+    lines
         .map(str::trim_end)
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+fn lines(text: &str) -> Vec<String> {
+    entries(text.lines())
 }
 
 impl Prompts {
@@ -82,12 +87,7 @@ impl Prompts {
     /// lines dropped.
     pub fn read_list(path: &Path) -> Result<Vec<String>, ZeroShotError> {
         let lines = clip_model::fs::read_lines(path)?;
-        Ok(lines
-            .iter()
-            .map(|l| l.trim_end())
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect())
+        Ok(entries(lines.iter().map(String::as_str)))
     }
 
     /// The prompts for an image tree's class directories: ImageNet's for a 1000-class tree
