@@ -93,13 +93,8 @@ impl ClipPipeline {
     /// # Panics
     /// If an image does not hold `3 · R · R` values.
     pub fn embed_pixels(&self, images: &[Vec<f32>]) -> Embeddings {
-        let r = self.preprocessor.resolution();
-        if let Some(bad) = images.iter().find(|image| image.len() != 3 * r * r) {
-            panic!("image of {} values is not [3, {r}, {r}]", bad.len());
-        }
-        let features = self
-            .model
-            .image_features(&images.concat(), self.batch_size, |_| {});
+        let pixels = self.preprocessor.concat(images);
+        let features = self.model.image_features(&pixels, self.batch_size, |_| {});
         Embeddings::new(features, self.model.config.embed_dim)
     }
 

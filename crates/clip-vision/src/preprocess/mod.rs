@@ -142,11 +142,19 @@ impl Preprocessor {
     /// # Panics
     /// If an image does not hold `3 · R · R` values.
     pub fn to_tensor(&self, images: &[Vec<f32>], device: &Device) -> Tensor<4> {
+        pixels_to_tensor(self.concat(images), self.resolution, device)
+    }
+
+    /// Preprocessed images laid end to end (`[N, 3, R, R]`, row-major).
+    ///
+    /// # Panics
+    /// If an image does not hold `3 · R · R` values.
+    pub fn concat(&self, images: &[Vec<f32>]) -> Vec<f32> {
         let r = self.resolution;
         if let Some(bad) = images.iter().find(|image| image.len() != 3 * r * r) {
             panic!("image of {} values is not [3, {r}, {r}]", bad.len());
         }
-        pixels_to_tensor(images.concat(), r, device)
+        images.concat()
     }
 }
 
