@@ -64,8 +64,21 @@ pub enum LoadError {
     #[error(transparent)]
     Save(#[from] SaveError),
     /// Fetching a model by name or URL failed.
+    #[cfg(feature = "download")]
     #[error(transparent)]
     Download(#[from] crate::hub::DownloadError),
+    /// A name or URL whose file is not in the cache, in a build without downloads.
+    #[error(
+        "{url}: this build of clip-model cannot download (its `download` feature is off); \
+         download the file by hand and place it at {}",
+        dest.display()
+    )]
+    DownloadDisabled {
+        /// Where the file is published.
+        url: String,
+        /// Where the cache expects it.
+        dest: PathBuf,
+    },
 }
 
 impl From<crate::fs::FileError> for LoadError {

@@ -1,6 +1,10 @@
 //! CLIP: both encoders, the projections and the logit scale (OpenAI's `clip/model.py`),
 //! the nine published configurations, and loading of every checkpoint format users hold.
 //!
+//! Features (all on by default): `download` (models by name or URL), `data` (image–caption
+//! sets and their loader), `train` (`train::fit` and the contrastive loss). Inference from a
+//! checkpoint file needs none of them (`default-features = false`).
+//!
 //! ```no_run
 //! use burn::tensor::Device;
 //! use clip_model::Clip;
@@ -15,11 +19,13 @@
 pub mod checkpoint;
 mod clip;
 mod config;
+#[cfg(feature = "data")]
 pub mod data;
 mod error;
 pub mod fs;
 pub mod hub;
 pub mod retrieval;
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use checkpoint::{Checkpoint, Format, SaveDtype};

@@ -9,11 +9,16 @@
 //! Every layer is called through [`FastForward::fast_forward`] (or, for the fused units, its
 //! companions [`linear_activated`] and [`conv2d_batch_norm`]): the product runs through fused
 //! fast paths on the CPU backend (AVX-512 `gemm` kernels where the CPU has them; see
-//! [`cpu_matmul`]), and through Burn everywhere else.
+//! [`cpu_matmul`]), and through Burn everywhere else. The fast paths are the `cpu-fast`
+//! feature (on by default); without it every layer runs through Burn.
 
 mod activation;
 mod attention;
 mod block;
+#[cfg(feature = "cpu-fast")]
+mod cpu;
+#[cfg(not(feature = "cpu-fast"))]
+#[path = "portable.rs"]
 mod cpu;
 mod fast_forward;
 mod layer_norm;

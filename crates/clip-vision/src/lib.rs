@@ -4,7 +4,8 @@
 //!   positional embedding, `ln_pre`, pre-LN transformer, `ln_post` on the class token, `proj`.
 //! - [`ModifiedResNet`]: a 3-conv stem, anti-aliased Bottlenecks (strides are average pools)
 //!   and an [`AttentionPool2d`] head that attends from the mean token.
-//! - [`preprocess`]: `_transform(n_px)` with Pillow's resampling, exact to the 8-bit value.
+//! - [`preprocess`]: `_transform(n_px)` with Pillow's resampling, exact to the 8-bit value
+//!   (reading image files is the `image` feature, on by default).
 //!
 //! [`VisionEncoder`] holds either encoder, so a CLIP model can carry one without generics.
 

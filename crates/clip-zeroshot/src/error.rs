@@ -32,6 +32,7 @@ pub enum ZeroShotError {
         message: String,
     },
     /// An image that cannot be read or decoded.
+    #[cfg(feature = "data")]
     #[error(transparent)]
     Image(#[from] clip_vision::preprocess::ImageError),
     /// CIFAR's pickles.

@@ -8,16 +8,21 @@
 //!   probabilities sorted best first (the README example).
 //! - [`zeroshot_logits`], [`TopK`], [`top_k_accuracy`]: images against classifier weights,
 //!   and the notebook's top-1/top-5 accuracy.
+//! - With the `data` feature (on by default): labelled image sets ([`LabelledImages`]:
+//!   folders, tables, CIFAR) and the [`evaluate`] loop over them.
 
 mod cache;
 mod cifar;
 mod classifier;
 mod classify;
 mod error;
+#[cfg(feature = "data")]
 mod evaluate;
+#[cfg(feature = "data")]
 mod images;
 mod probe;
 mod prompts;
+#[cfg(feature = "data")]
 mod table;
 
 pub use cache::{cached_classifier, classifier_key, weights_identity};
@@ -28,11 +33,14 @@ pub use classify::{TopK, label_probabilities, top_k_accuracy, zeroshot_logits};
 /// beside the other evaluations.
 pub use clip_model::retrieval::{Recall, retrieval_recall};
 pub use error::ZeroShotError;
+#[cfg(feature = "data")]
 pub use evaluate::{evaluate, image_features};
+#[cfg(feature = "data")]
 pub use images::{IMAGE_EXTENSIONS, LabelledImages, image_files};
 pub use probe::{
     Features, FitReport, GRADIENT_TOLERANCE, LinearProbe, ProbeFit, SweepPoint, default_cs,
     fit_probe, sweep_c,
 };
 pub use prompts::Prompts;
+#[cfg(feature = "data")]
 pub use table::read_labelled_table;

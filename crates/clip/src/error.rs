@@ -8,6 +8,7 @@ pub enum Error {
     #[error(transparent)]
     Load(#[from] clip_model::LoadError),
     /// An image file could not be read or decoded.
+    #[cfg(feature = "image")]
     #[error(transparent)]
     Image(#[from] clip_vision::preprocess::ImageError),
     /// A text does not fit the model's context (see [`ClipPipeline::truncate`]).

@@ -4,6 +4,12 @@
 //! [`ClipPipeline`] is the short way in; the crates it stands on are re-exported for
 //! everything else ([`model`], [`vision`], [`text`], [`tokenizer`], [`zeroshot`], [`nn`]).
 //!
+//! Features, all on by default: `cpu-fast` (the CPU fast paths), `image` (image files),
+//! `download` (models by name), `data` (datasets), `train` (`model::train::fit`). With
+//! `default-features = false` the crate loads checkpoint files and embeds texts and
+//! preprocessed pixels, without an HTTP client, image codecs, CSV or random numbers.
+//! Backends beyond the default CPU one: `wgpu`, `cuda`, `ndarray`.
+//!
 //! ```no_run
 //! use clip::prelude::*;
 //!

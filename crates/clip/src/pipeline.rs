@@ -74,6 +74,7 @@ impl ClipPipeline {
 
     /// Image features of the files at `paths`, one row each, in order. Each batch's files are
     /// decoded in parallel; the first unreadable file is the error.
+    #[cfg(feature = "image")]
     pub fn embed_images<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Result<Embeddings, Error> {
         let mut out = Embeddings::default();
         for batch in paths.chunks(self.batch_size) {
@@ -107,6 +108,7 @@ impl ClipPipeline {
     }
 
     /// Cosine similarity of every image file with every text: `[images][texts]`.
+    #[cfg(feature = "image")]
     pub fn similarity<P: AsRef<Path> + Sync, S: AsRef<str> + Sync>(
         &self,
         images: &[P],
@@ -119,6 +121,7 @@ impl ClipPipeline {
 
     /// Zero-shot probabilities of `image` against `labels`, each put into `template`
     /// (`"a photo of a {}."`), best first: OpenAI's README example.
+    #[cfg(feature = "image")]
     pub fn classify<S: AsRef<str>>(
         &self,
         image: impl AsRef<Path>,

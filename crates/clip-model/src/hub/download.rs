@@ -1,12 +1,12 @@
 //! One file over HTTP(S) into the cache: resumable (HTTP `Range`), written to
 //! `FILE.part` and renamed only once its SHA-256 matches, with a progress bar.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use super::digest::sha256_file;
 
 /// Why a download failed. Every message names the URL.
 #[derive(Debug, thiserror::Error)]
@@ -52,28 +52,6 @@ impl From<crate::fs::FileError> for DownloadError {
             path: e.path,
             error: e.error,
         }
-    }
-}
-
-/// Lower-case hex SHA-256 of `bytes`.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex(&hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
     }
 }
 

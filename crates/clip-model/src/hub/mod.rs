@@ -5,11 +5,18 @@
 //!   — `$XDG_CACHE_HOME` or `~/.cache` on Linux — joined with `clip`).
 //! - `CLIP_MODEL_BASE_URL` replaces `https://openaipublic.azureedge.net/clip/models` for
 //!   the named models (a mirror); the SHA-256 each URL carries is checked all the same.
+//!
+//! Downloading is the `download` feature (on by default). Without it a name or URL resolves
+//! only to a file already at its place in the cache (put there by hand or by an earlier
+//! build), and [`LoadError::DownloadDisabled`] says where that place is.
 
+mod digest;
+#[cfg(feature = "download")]
 mod download;
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "download")]
 pub use download::{DownloadError, download};
 
 use crate::LoadError;
@@ -122,7 +129,16 @@ impl Source {
             Source::Path(path) => Ok(path.clone()),
             Source::Url { url, sha256 } => {
                 let dest = cache.join(cache_name(url));
+                #[cfg(feature = "download")]
                 download(url, sha256.as_deref(), &dest).map_err(LoadError::from)?;
+                #[cfg(not(feature = "download"))]
+                if !dest.is_file() {
+                    let _ = sha256;
+                    return Err(LoadError::DownloadDisabled {
+                        url: url.clone(),
+                        dest,
+                    });
+                }
                 Ok(dest)
             }
         }
@@ -149,7 +165,7 @@ fn cache_name(url: &str) -> String {
     }
     let mut hasher_input = clean.as_bytes().to_vec();
     hasher_input.truncate(clean.len() - file.len());
-    let tag = &download::sha256_hex(&hasher_input)[..12];
+    let tag = &digest::sha256_hex(&hasher_input)[..12];
     format!("{tag}-{file}")
 }
 

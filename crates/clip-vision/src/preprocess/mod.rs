@@ -2,6 +2,9 @@
 //! `Resize(n_px, BICUBIC)` → `CenterCrop(n_px)` → `convert("RGB")` → `ToTensor` →
 //! `Normalize(MEAN, STD)`, with Pillow's resampling reproduced to the 8-bit value.
 //!
+//! Reading files ([`open`], `Preprocessor::load*`, [`decode`]) is the `image` feature (on by
+//! default); the transform itself on decoded [`PilImage`]s needs no dependency.
+//!
 //! ```
 //! use clip_vision::preprocess::{Mode, PilImage, Preprocessor};
 //!
@@ -12,18 +15,23 @@
 //! assert!((pixels[0] - (1.0 - 0.48145466) / 0.26862954).abs() < 1e-6);
 //! ```
 
+#[cfg(feature = "image")]
 mod chunks;
+#[cfg(feature = "image")]
 mod decode;
+#[cfg(feature = "image")]
+mod files;
 mod pil;
 mod resample;
 
-use std::path::{Path, PathBuf};
-
 use burn::tensor::{Device, Tensor, TensorData};
-use rayon::prelude::*;
 
+#[cfg(feature = "image")]
 pub use chunks::Skipped;
+#[cfg(feature = "image")]
 pub use decode::{MAX_PIXELS, decode};
+#[cfg(feature = "image")]
+pub use files::{ImageError, open};
 pub use pil::{Mode, PilImage};
 use resample::Window;
 
@@ -33,27 +41,6 @@ pub const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// `Normalize` standard deviation, per RGB channel (OpenAI's literals).
 #[allow(clippy::excessive_precision)]
 pub const STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
-
-/// An image file that could not be read or decoded.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {detail}", path.display())]
-pub struct ImageError {
-    /// The file.
-    pub path: PathBuf,
-    /// What is wrong with it.
-    pub detail: String,
-}
-
-/// Reads and decodes an image file in the mode Pillow would open it in.
-pub fn open(path: impl AsRef<Path>) -> Result<PilImage, ImageError> {
-    let path = path.as_ref();
-    let error = |detail: String| ImageError {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
-    decode(&bytes).map_err(error)
-}
 
 /// torchvision's `Resize(n)` output size: the short side becomes `n`, the long side
 /// `int(n · long / short)`.
@@ -122,19 +109,6 @@ impl Preprocessor {
     /// The whole transform: normalised `[3, R, R]` f32 pixels.
     pub fn pixels(&self, image: &PilImage) -> Vec<f32> {
         normalize(&self.rgb(image))
-    }
-
-    /// [`open`] then [`Preprocessor::pixels`].
-    pub fn load(&self, path: impl AsRef<Path>) -> Result<Vec<f32>, ImageError> {
-        Ok(self.pixels(&open(path)?))
-    }
-
-    /// [`Preprocessor::load`] of many files in parallel; results keep the input order.
-    pub fn load_all<P: AsRef<Path> + Sync>(
-        &self,
-        paths: &[P],
-    ) -> Vec<Result<Vec<f32>, ImageError>> {
-        paths.par_iter().map(|p| self.load(p)).collect()
     }
 
     /// Stacks preprocessed images into the `[N, 3, R, R]` tensor the encoders take.

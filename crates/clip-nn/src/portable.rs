@@ -1,0 +1,44 @@
+//! The layers through Burn's own `forward`, for builds without the `cpu-fast` feature: the
+//! same functions as the fast paths, so model code never asks which build it is in.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::AvgPool2d;
+use burn::nn::{BatchNorm, Linear};
+use burn::tensor::{Tensor, activation};
+
+use crate::Activation;
+
+/// What runs the matrix products (for reports and benchmarks).
+pub fn cpu_matmul() -> &'static str {
+    "burn"
+}
+
+/// `layer.forward(x)`.
+pub(crate) fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    layer.forward(x)
+}
+
+/// `activation.forward(layer.forward(x))`.
+pub fn linear_activated<const D: usize>(
+    layer: &Linear,
+    x: Tensor<D>,
+    activation: Activation,
+) -> Tensor<D> {
+    activation.forward(layer.forward(x))
+}
+
+/// `layer.forward(x)`.
+pub(crate) fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    layer.forward(x)
+}
+
+/// `relu?(norm.forward(layer.forward(x)))`, the ResNet's conv–batch-norm(–ReLU) unit.
+pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor<4>) -> Tensor<4> {
+    let out = norm.forward(layer.forward(x));
+    if relu { activation::relu(out) } else { out }
+}
+
+/// `pool.forward(x)`.
+pub(crate) fn avg_pool2d(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
+    pool.forward(x)
+}
