@@ -33,14 +33,18 @@ enum Command {
     Demo(commands::demo::Args),
     /// Zero-shot top-1/top-5 accuracy on a labelled image set, with a JSON report.
     Eval(commands::eval::Args),
-    /// Image and text features (unnormalised) into an .npz.
+    /// Image and text features (unnormalised) into an .npz, or a photo collection into shards.
     Embed(commands::embed::Args),
+    /// Make an embedded collection searchable.
+    Index(commands::index::Args),
     /// The synthetic image–caption set as webdataset shards of any size.
     MakeShards(commands::make_shards::Args),
     /// Zero-shot: one image against candidate labels, probabilities best first.
     Predict(commands::predict::Args),
     /// OpenAI's image preprocessing into an f32 .npy [N, 3, R, R] (the input of `embed --pixels`).
     Preprocess(commands::preprocess::Args),
+    /// The images of an indexed collection most like a text or an image.
+    Search(commands::search::Args),
     /// Contrastive pretraining or finetuning on Flickr8k/30k, a table or webdataset shards.
     Train(commands::train::Args),
     /// Tokenize one text per line into an int64 .npy [lines, context_length].
@@ -57,9 +61,11 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Index(args) => commands::index::run(args),
         Command::MakeShards(args) => commands::make_shards::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Preprocess(args) => commands::preprocess::run(args),
+        Command::Search(args) => commands::search::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Train(args) => commands::train::run(args),
     };

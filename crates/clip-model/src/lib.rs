@@ -24,6 +24,7 @@ pub mod data;
 mod error;
 pub mod fs;
 pub mod hub;
+pub mod npy;
 pub mod retrieval;
 #[cfg(feature = "train")]
 pub mod train;

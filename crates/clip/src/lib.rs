@@ -5,7 +5,8 @@
 //! everything else ([`model`], [`vision`], [`text`], [`tokenizer`], [`zeroshot`], [`nn`]).
 //!
 //! Features, all on by default: `cpu-fast` (the CPU fast paths), `image` (image files),
-//! `download` (models by name), `data` (datasets), `train` (`model::train::fit`). With
+//! `download` (models by name), `data` (datasets), `train` (`model::train::fit`),
+//! `collection` (photo collections: embed, index, search). With
 //! `default-features = false` the crate loads checkpoint files and embeds texts and
 //! preprocessed pixels, without an HTTP client, image codecs, CSV or random numbers.
 //! Backends beyond the default CPU one: `wgpu`, `cuda`, `ndarray`.
@@ -29,11 +30,15 @@
 pub mod device;
 mod embeddings;
 mod error;
-pub mod npy;
 mod pipeline;
 pub mod prelude;
 
+/// Photo collections: embed in shards, index, search (the `collection` feature).
+#[cfg(feature = "collection")]
+pub use clip_collection as collection;
 pub use clip_model as model;
+/// NumPy array files (`.npy`, `.npz`), from `clip-model`.
+pub use clip_model::npy;
 pub use clip_nn as nn;
 pub use clip_text as text;
 pub use clip_tokenizer as tokenizer;

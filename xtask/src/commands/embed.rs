@@ -1,4 +1,5 @@
-//! `cargo xtask embed`: image and text features as `encode_image` / `encode_text` return them.
+//! `cargo xtask embed`: image and text features as `encode_image` / `encode_text` return them,
+//! into one `.npz`, or a whole collection into a directory of shards (`--output DIR/`).
 
 use std::path::PathBuf;
 
@@ -18,7 +19,9 @@ pub struct Args {
     /// (ViT-B/32 …), URL or hf-hub:ORG/REPO, downloaded once into the cache (CLIP_CACHE_DIR).
     #[arg(long)]
     weights: PathBuf,
-    /// Image files to preprocess and embed.
+    /// Image files to preprocess and embed. With a directory `--output`: also folders
+    /// (walked recursively), list files (.txt/.lst, one path per line) and webdataset shards
+    /// (`shards/{00000..00009}.tar`).
     #[arg(long, num_args = 1..)]
     images: Vec<PathBuf>,
     /// Preprocessed pixels, f32 .npy [N, 3, R, R].
@@ -27,7 +30,9 @@ pub struct Args {
     /// Texts, one per line (UTF-8).
     #[arg(long)]
     texts: Option<PathBuf>,
-    /// Output .npz with `image_features` [N, E] and `text_features` [M, E] (f32).
+    /// Output .npz with `image_features` [N, E] and `text_features` [M, E] (f32); or, when it
+    /// ends with `/` or is an existing directory, a collection: features in shards
+    /// (`img_emb/00000.npy`), a metadata table per shard, a manifest (see docs/search.md).
     #[arg(long)]
     output: PathBuf,
     /// Compute backend.
@@ -46,9 +51,43 @@ pub struct Args {
     /// instead of failing.
     #[arg(long)]
     skip_bad: bool,
+    /// Collection output: embed only part I of N (0-based), for N processes on N machines;
+    /// each item's part is a hash of its path, the same everywhere.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Collection output: add the new images of a collection whose last run finished.
+    #[arg(long)]
+    incremental: bool,
+    /// Collection output: rows per shard file (what an interrupted run can lose).
+    #[arg(long, default_value_t = 10_000)]
+    shard_size: usize,
+    /// Collection output: how features are stored.
+    #[arg(long, value_enum, default_value_t = FeatureDtype::F32)]
+    feature_dtype: FeatureDtype,
+}
+
+/// How a collection's features are stored.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FeatureDtype {
+    F32,
+    F16,
+}
+
+/// Whether `--output` names a collection directory rather than an `.npz` file.
+fn is_collection(output: &std::path::Path) -> bool {
+    let text = output.as_os_str().to_string_lossy();
+    output.is_dir() || text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR)
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if is_collection(&args.output) {
+        return run_collection(args);
+    }
+    if args.shard.is_some() || args.incremental {
+        bail!(
+            "--shard and --incremental are for a collection: give a directory as --output (ending in /)"
+        );
+    }
     if args.images.is_empty() && args.pixels.is_none() && args.texts.is_none() {
         bail!("nothing to embed: give --images, --pixels and/or --texts");
     }
@@ -143,4 +182,93 @@ pub fn run(args: Args) -> Result<()> {
 fn read_pixels(path: &PathBuf) -> Result<Array4<f32>> {
     ndarray_npy::read_npy(path)
         .with_context(|| format!("{}: not an f32 .npy of shape [N, 3, R, R]", path.display()))
+}
+
+/// `--output DIR/`: the images into a collection directory, streamed and resumable.
+fn run_collection(args: Args) -> Result<()> {
+    use clip_collection::{Collection, EmbedEvent, EmbedOptions, Part, StoreDtype};
+    if args.pixels.is_some() || args.texts.is_some() {
+        bail!(
+            "a collection holds images: give --images (folders, lists, shards), not --pixels or --texts"
+        );
+    }
+    if args.images.is_empty() {
+        bail!("nothing to embed: give --images DIR|LIST.txt|SHARDS");
+    }
+    if args.batch_size == 0 || args.shard_size == 0 {
+        bail!("--batch-size and --shard-size must be at least 1");
+    }
+    let part = match &args.shard {
+        Some(spec) => spec.parse::<Part>()?,
+        None => Part::WHOLE,
+    };
+    let items = clip_collection::expand(&args.images)?;
+    if items.is_empty() {
+        bail!("no images found in {:?}", args.images);
+    }
+    let device = args.backend.device_in(args.dtype)?;
+    let model = Clip::load(&args.weights, &device)?;
+    // A file by its absolute path, so `search` finds it from any directory; a name as given.
+    let weights = match args.weights.exists() {
+        true => std::path::absolute(&args.weights)?,
+        false => args.weights.clone(),
+    };
+    let options = EmbedOptions {
+        weights: weights.display().to_string(),
+        part,
+        batch_size: args.batch_size,
+        shard_rows: args.shard_size,
+        dtype: match args.feature_dtype {
+            FeatureDtype::F32 => StoreDtype::F32,
+            FeatureDtype::F16 => StoreDtype::F16,
+        },
+        incremental: args.incremental,
+    };
+    let collection = Collection::at(&args.output);
+    let bar = indicatif::ProgressBar::hidden();
+    let summary = clip_collection::embed_collection(
+        &model,
+        &items,
+        &collection,
+        &options,
+        |event| match event {
+            EmbedEvent::Plan { inputs, done, todo } => {
+                if done > 0 {
+                    eprintln!("{done} of {inputs} images already embedded; {todo} to go");
+                }
+                bar.set_length(todo as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {pos}/{len} images {per_sec} [{elapsed_precise}<{eta_precise}]",
+                    )
+                    .expect("valid template"),
+                );
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            EmbedEvent::Embedded(n) => bar.inc(n as u64),
+            EmbedEvent::ShardWritten(_) => {}
+        },
+    )?;
+    bar.finish_and_clear();
+    let rate = summary.embedded as f64 / summary.seconds.max(1e-9);
+    eprintln!(
+        "embedded {} images ({} unreadable, {} already there) in {:.1} s, {rate:.1} images/s, into {}",
+        summary.embedded,
+        summary.errors,
+        summary.already,
+        summary.seconds,
+        args.output.display()
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "images": summary.embedded,
+            "skipped": summary.errors,
+            "already": summary.already,
+            "seconds": summary.seconds,
+            "images_per_second": rate,
+            "output": args.output.display().to_string(),
+        })
+    );
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use clip_model::fs::{FileError, write_atomic};
+use crate::fs::{FileError, write_atomic};
 
 /// Why an array file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,9 @@ impl NpzWriter {
 }
 
 /// The header of a little-endian, C-order `.npy` (format 1.0), for writing rows as they
-/// are produced instead of holding the whole array in memory.
+/// are produced instead of holding the whole array in memory, and for reading such files
+/// in place (memory-mapped).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NpyHeader {
     descr: &'static str,
     shape: Vec<usize>,
@@ -100,6 +102,24 @@ impl NpyHeader {
             descr: "<f4",
             shape: shape.to_vec(),
         }
+    }
+
+    /// An IEEE half-precision array of `shape` (NumPy's `float16`).
+    pub fn f16(shape: &[usize]) -> Self {
+        NpyHeader {
+            descr: "<f2",
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// The array's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Bytes per element: 4 (f32) or 2 (f16).
+    pub fn element_size(&self) -> usize {
+        if self.descr == "<f2" { 2 } else { 4 }
     }
 
     /// Writes magic, version and the header dict padded to a 64-byte boundary.
@@ -121,6 +141,71 @@ impl NpyHeader {
         out.write_all(dict.as_bytes())?;
         Ok(())
     }
+
+    /// Reads the header at the start of an `.npy` file's bytes: the header and where the
+    /// data starts. Only little-endian f32/f16 in C order (what this project writes, and
+    /// NumPy's default) are accepted; the data must be all there.
+    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), String> {
+        let (len, start) = match bytes {
+            [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+                (usize::from(u16::from_le_bytes([*a, *b])), 10)
+            }
+            [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+                (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12)
+            }
+            _ => return Err("not a .npy file".into()),
+        };
+        let dict = bytes
+            .get(start..start + len)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .ok_or("truncated .npy header")?;
+        let field = |key: &str| -> Result<&str, String> {
+            let at = dict
+                .find(&format!("'{key}':"))
+                .ok_or_else(|| format!("no '{key}' in the .npy header"))?;
+            Ok(dict[at + key.len() + 3..].trim_start())
+        };
+        let descr = match field("descr")? {
+            d if d.starts_with("'<f4'") => "<f4",
+            d if d.starts_with("'<f2'") => "<f2",
+            d => {
+                let d = d.split(',').next().unwrap_or(d);
+                return Err(format!("element type {d} (only <f4 and <f2 are read)"));
+            }
+        };
+        if !field("fortran_order")?.starts_with("False") {
+            return Err("Fortran-order arrays are not read".into());
+        }
+        let shape_text = field("shape")?;
+        let shape_text = shape_text
+            .strip_prefix('(')
+            .and_then(|s| s.split(')').next())
+            .ok_or("malformed shape in the .npy header")?;
+        let shape = shape_text
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                d.parse::<usize>()
+                    .map_err(|_| format!("bad dimension {d:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let header = NpyHeader { descr, shape };
+        let data = start + len;
+        let need = header
+            .shape
+            .iter()
+            .try_fold(header.element_size(), |n, &d| n.checked_mul(d))
+            .and_then(|n| n.checked_add(data))
+            .ok_or("array too large")?;
+        if bytes.len() < need {
+            return Err(format!(
+                "truncated: {} bytes, the header promises {need}",
+                bytes.len()
+            ));
+        }
+        Ok((header, data))
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +225,37 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let array: ndarray::Array2<f32> = ndarray_npy::read_npy(&path).unwrap();
         assert_eq!(array, ndarray::array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    }
+
+    #[test]
+    fn headers_read_back_and_bad_files_are_errors() {
+        for header in [
+            NpyHeader::f32(&[2, 3]),
+            NpyHeader::f16(&[7]),
+            NpyHeader::f32(&[0, 4]),
+        ] {
+            let mut bytes = Vec::new();
+            header.write(&mut bytes).unwrap();
+            let data = bytes.len();
+            let elements: usize = header.shape().iter().product();
+            bytes.resize(data + elements * header.element_size(), 0);
+            assert_eq!(NpyHeader::parse(&bytes).unwrap(), (header, data));
+            if elements > 0 {
+                assert!(NpyHeader::parse(&bytes[..bytes.len() - 1]).is_err());
+            }
+        }
+        // What NumPy itself writes for np.zeros((2, 3), '<f4') and np.zeros(2, '>f8').
+        let mut numpy =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
+                .to_vec();
+        numpy.resize(128, b' ');
+        numpy[127] = b'\n';
+        numpy.resize(128 + 24, 0);
+        assert_eq!(NpyHeader::parse(&numpy).unwrap().0, NpyHeader::f32(&[2, 3]));
+        let f8 =
+            b"\x93NUMPY\x01\x00\x20\x00{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }";
+        assert!(NpyHeader::parse(f8).unwrap_err().contains(">f8"));
+        assert!(NpyHeader::parse(b"PK\x03\x04").is_err());
     }
 
     #[test]

@@ -1,0 +1,35 @@
+//! `cargo xtask index`: a collection's features made searchable (see docs/search.md).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clip_collection::{Collection, build_index};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The collection directory `embed --output DIR/` wrote (every part in it is indexed).
+    #[arg(long)]
+    embeddings: PathBuf,
+    /// Index kind: `exact` scores every row (the one kind so far).
+    #[arg(long, value_enum, default_value_t = Kind::Exact)]
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Kind {
+    Exact,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let Kind::Exact = args.kind;
+    let info = build_index(&Collection::at(&args.embeddings))?;
+    eprintln!(
+        "indexed {} images ({} unreadable left out) of width {} in {}",
+        info.rows,
+        info.skipped,
+        info.width,
+        args.embeddings.join(clip_collection::INDEX_DIR).display()
+    );
+    println!("{}", serde_json::to_string(&info)?);
+    Ok(())
+}
