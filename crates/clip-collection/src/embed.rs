@@ -15,8 +15,9 @@ use clip_model::npy::NpyHeader;
 use clip_vision::preprocess::{Preprocessor, decode};
 use rayon::prelude::*;
 
+use crate::inputs::id_hash;
 use crate::layout::{Manifest, Row, ShardFiles, StoreDtype, read_rows};
-use crate::{Collection, CollectionError, Item, Part, Source, fingerprint};
+use crate::{Collection, CollectionError, Inputs, Item, Part, Source, fingerprint};
 
 /// How to embed.
 #[derive(Debug, Clone)]
@@ -80,10 +81,12 @@ pub struct EmbedSummary {
     pub seconds: f64,
 }
 
-/// Embeds `items` (this part's share of them not yet in `collection`) with `model`.
+/// Embeds this part's share of `inputs` not yet in `collection` with `model`. The inputs
+/// are listed twice (once to count them for [`EmbedEvent::Plan`], once to embed them), never
+/// held: memory is bounded by a shard of features plus 16 bytes an image.
 pub fn embed_collection(
     model: &Clip,
-    items: &[Item],
+    inputs: &Inputs,
     collection: &Collection,
     options: &EmbedOptions,
     mut events: impl FnMut(EmbedEvent),
@@ -110,19 +113,24 @@ pub fn embed_collection(
     }
     let mut done = HashSet::new();
     for (_, files) in &shards {
-        done.extend(read_rows(&files.metadata)?.into_iter().map(|row| row.path));
+        done.extend(
+            read_rows(&files.metadata)?
+                .iter()
+                .map(|row| id_hash(&row.path)),
+        );
     }
-    let mine: Vec<&Item> = items.iter().filter(|i| part.contains(&i.id)).collect();
-    let todo: Vec<&Item> = mine
-        .iter()
-        .copied()
-        .filter(|i| !done.contains(&i.id))
-        .collect();
-    let already = (mine.len() - todo.len()) as u64;
+    let is_todo = |item: &Item| part.contains(&item.id) && !done.contains(&id_hash(&item.id));
+    let (mut mine, mut todo) = (0usize, 0usize);
+    for item in inputs.iter() {
+        let item = item?;
+        mine += usize::from(part.contains(&item.id));
+        todo += usize::from(is_todo(&item));
+    }
+    let already = (mine - todo) as u64;
     events(EmbedEvent::Plan {
-        inputs: mine.len(),
-        done: mine.len() - todo.len(),
-        todo: todo.len(),
+        inputs: mine,
+        done: mine - todo,
+        todo,
     });
     // Rows of the complete shards, recounted (a manifest may lag a killed run).
     manifest.rows = done.len() as u64;
@@ -146,20 +154,30 @@ pub fn embed_collection(
     std::thread::scope(|scope| -> Result<(), CollectionError> {
         // Decoding runs one batch ahead of the model, on the same thread pool (measured: as
         // fast as `bench` at batch 32, docs/search.md).
-        let (send, receive) = sync_channel::<Vec<Decoded>>(1);
-        let todo = &todo;
+        let (send, receive) = sync_channel::<Result<Vec<Decoded>, CollectionError>>(1);
+        let is_todo = &is_todo;
         scope.spawn(move || {
-            for chunk in todo.chunks(batch) {
-                let decoded = chunk
-                    .par_iter()
-                    .map(|item| load(item, preprocessor))
-                    .collect();
-                if send.send(decoded).is_err() {
+            let mut items = inputs
+                .iter()
+                .filter(|item| item.as_ref().map_or(true, is_todo));
+            loop {
+                let chunk: Result<Vec<Item>, _> = items.by_ref().take(batch).collect();
+                let decoded = match chunk {
+                    Ok(chunk) if chunk.is_empty() => return,
+                    Ok(chunk) => Ok(chunk
+                        .par_iter()
+                        .map(|item| load(item, preprocessor))
+                        .collect()),
+                    Err(e) => Err(e),
+                };
+                let failed = decoded.is_err();
+                if send.send(decoded).is_err() || failed {
                     return;
                 }
             }
         });
         for decoded in receive {
+            let decoded = decoded?;
             let good: Vec<f32> = decoded
                 .iter()
                 .filter_map(|d| d.pixels.as_deref())

@@ -1,5 +1,5 @@
-//! What a user points `embed` at, as a list of items with stable ids: a folder (walked
-//! recursively), a list file, webdataset shards, or image files.
+//! What a user points `embed` at, as items with stable ids, produced as they are found: a
+//! folder (walked recursively), a list file, webdataset shards, or image files.
 //!
 //! Ids are absolute paths (a shard member: `SHARD.tar#KEY`), so a collection can be resumed,
 //! grown and searched from any working directory.
@@ -31,46 +31,96 @@ pub enum Source {
     File(PathBuf),
     /// A member of a tar shard.
     Member {
-        /// The shard.
-        shard: PathBuf,
+        /// The shard (shared by its members).
+        shard: std::sync::Arc<Path>,
         /// Where in it.
         member: Member,
     },
 }
 
-/// The items `specs` name, in order (each folder sorted by name), without duplicates:
-/// - a folder: every image file under it (extensions [`IMAGE_EXTENSIONS`]), following
-///   symbolic links (a link back into its own ancestry is skipped, not followed forever),
-///   skipping hidden files and folders; a folder without images but with `*.tar` files is
-///   read as webdataset shards;
-/// - a `.txt` / `.lst` file: one image path per line, relative to the list's folder (blank
-///   lines and `#` comments skipped);
-/// - `.tar` files, brace patterns (`shards/{00000..00009}.tar`) and `::`-joined lists:
-///   webdataset shards (each sample's image);
-/// - anything else: one image file.
-pub fn expand(specs: &[PathBuf]) -> Result<Vec<Item>, CollectionError> {
-    let mut items = Vec::new();
-    for spec in specs {
-        let text = spec.to_string_lossy();
-        if spec.is_dir() {
-            let before = items.len();
-            walk(spec, &mut items)?;
-            if items.len() == before && has_tars(spec) {
-                shards(&text, &mut items)?;
-            }
-        } else if text.contains('{') || text.contains("::") || has_extension(spec, &["tar"]) {
-            shards(&text, &mut items)?;
-        } else if has_extension(spec, &["txt", "lst"]) {
-            list(spec, &mut items)?;
-        } else if spec.is_file() {
-            items.push(file_item(absolute(spec)?));
-        } else {
-            return Err(input(spec, "no such file or folder"));
+/// What a user pointed at, checked and ready to be walked. Items are produced lazily, so a
+/// collection of any size is listed in bounded memory (a folder is walked as it is read, a
+/// shard's headers are scanned one shard at a time).
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    specs: Vec<Spec>,
+}
+
+#[derive(Debug, Clone)]
+enum Spec {
+    Folder(PathBuf),
+    List(PathBuf),
+    Shards(Vec<PathBuf>),
+    File(PathBuf),
+}
+
+impl Inputs {
+    /// Checks what `specs` name (each must exist; shard patterns are expanded):
+    /// - a folder: every image file under it (extensions [`IMAGE_EXTENSIONS`]), following
+    ///   symbolic links (a link back into its own ancestry is skipped, not followed forever),
+    ///   skipping hidden files and folders, in name order; a folder without images but with
+    ///   `*.tar` files is read as webdataset shards;
+    /// - a `.txt` / `.lst` file: one image path per line, relative to the list's folder
+    ///   (blank lines and `#` comments skipped);
+    /// - `.tar` files, brace patterns (`shards/{00000..00009}.tar`) and `::`-joined lists:
+    ///   webdataset shards (each sample's image);
+    /// - anything else: one image file.
+    pub fn open(specs: &[PathBuf]) -> Result<Self, CollectionError> {
+        let mut out = Vec::new();
+        for spec in specs {
+            let text = spec.to_string_lossy();
+            out.push(if spec.is_dir() {
+                if !has_images(spec) && has_tars(spec) {
+                    Spec::Shards(absolute_all(expand_shards(&text)?)?)
+                } else {
+                    Spec::Folder(absolute(spec)?)
+                }
+            } else if text.contains('{') || text.contains("::") || has_extension(spec, &["tar"]) {
+                Spec::Shards(absolute_all(expand_shards(&text)?)?)
+            } else if has_extension(spec, &["txt", "lst"]) && spec.is_file() {
+                Spec::List(absolute(spec)?)
+            } else if spec.is_file() {
+                Spec::File(absolute(spec)?)
+            } else {
+                return Err(input(spec, "no such file or folder"));
+            });
         }
+        Ok(Inputs { specs: out })
     }
-    let mut seen = std::collections::HashSet::new();
-    items.retain(|item| seen.insert(item.id.clone()));
-    Ok(items)
+
+    /// The items, in order, each once (an image named twice comes the first time). A list
+    /// file or shard that cannot be read is an error item; the walk goes on after it.
+    pub fn iter(&self) -> impl Iterator<Item = Result<Item, CollectionError>> + '_ {
+        let mut seen = std::collections::HashSet::new();
+        self.specs
+            .iter()
+            .flat_map(
+                |spec| -> Box<dyn Iterator<Item = Result<Item, CollectionError>>> {
+                    match spec {
+                        Spec::Folder(root) => Box::new(walk(root).map(Ok)),
+                        Spec::List(path) => list(path),
+                        Spec::Shards(shards) => Box::new(
+                            shards
+                                .iter()
+                                .enumerate()
+                                .flat_map(|(i, shard)| members(shard, i)),
+                        ),
+                        Spec::File(path) => Box::new(std::iter::once(Ok(file_item(path.clone())))),
+                    }
+                },
+            )
+            .filter(move |item| match item {
+                Ok(item) => seen.insert(id_hash(&item.id)),
+                Err(_) => true,
+            })
+    }
+}
+
+/// 128 bits of an id's SHA-256: what the sets of ids seen and done hold, 16 bytes an image.
+pub(crate) fn id_hash(id: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    u128::from_le_bytes(digest[..16].try_into().expect("16 bytes"))
 }
 
 fn input(path: &Path, message: &str) -> CollectionError {
@@ -90,6 +140,10 @@ fn absolute(path: &Path) -> Result<PathBuf, CollectionError> {
     std::path::absolute(path).map_err(|e| CollectionError::io(path, e))
 }
 
+fn absolute_all(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, CollectionError> {
+    paths.iter().map(|p| absolute(p)).collect()
+}
+
 fn file_item(path: PathBuf) -> Item {
     Item {
         id: path.to_string_lossy().into_owned(),
@@ -101,21 +155,20 @@ fn is_hidden(entry: &walkdir::DirEntry) -> bool {
     entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.')
 }
 
-fn walk(dir: &Path, items: &mut Vec<Item>) -> Result<(), CollectionError> {
-    let root = absolute(dir)?;
-    let walker = walkdir::WalkDir::new(&root)
+/// The image files under `root`, lazily. Unreadable entries and symlink loops are left out.
+fn walk(root: &Path) -> impl Iterator<Item = Item> + use<> {
+    walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| !is_hidden(e));
-    for entry in walker {
-        // Unreadable entries and symlink loops are left out; the walk goes on.
-        let Ok(entry) = entry else { continue };
-        if entry.file_type().is_file() && has_extension(entry.path(), &IMAGE_EXTENSIONS) {
-            items.push(file_item(entry.into_path()));
-        }
-    }
-    Ok(())
+        .filter_entry(|e| !is_hidden(e))
+        .flatten()
+        .filter(|e| e.file_type().is_file() && has_extension(e.path(), &IMAGE_EXTENSIONS))
+        .map(|e| file_item(e.into_path()))
+}
+
+fn has_images(dir: &Path) -> bool {
+    walk(dir).next().is_some()
 }
 
 fn has_tars(dir: &Path) -> bool {
@@ -126,39 +179,44 @@ fn has_tars(dir: &Path) -> bool {
     })
 }
 
-fn list(path: &Path, items: &mut Vec<Item>) -> Result<(), CollectionError> {
-    let lines = clip_model::fs::read_lines(path).map_err(|e| match e {
-        clip_model::fs::LinesError::Read(e) => CollectionError::File(e),
-        clip_model::fs::LinesError::NotUtf8 { line, .. } => {
-            input(path, &format!("line {line} is not UTF-8"))
-        }
-    })?;
-    let base = absolute(path)?;
-    let base = base.parent().unwrap_or(Path::new("/"));
-    for line in lines {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        items.push(file_item(base.join(line)));
-    }
-    Ok(())
+fn list(path: &Path) -> Box<dyn Iterator<Item = Result<Item, CollectionError>>> {
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => return Box::new(std::iter::once(Err(CollectionError::io(path, e)))),
+    };
+    let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let path = path.to_path_buf();
+    Box::new(
+        std::io::BufReader::new(file)
+            .lines()
+            .enumerate()
+            .filter_map(move |(i, line)| match line {
+                Err(e) => Some(Err(input(&path, &format!("line {}: {e}", i + 1)))),
+                Ok(line) => {
+                    let line = line.trim();
+                    (!line.is_empty() && !line.starts_with('#'))
+                        .then(|| Ok(file_item(base.join(line))))
+                }
+            }),
+    )
 }
 
-fn shards(spec: &str, items: &mut Vec<Item>) -> Result<(), CollectionError> {
-    for (i, shard) in expand_shards(spec)?.into_iter().enumerate() {
-        let shard = absolute(&shard)?;
-        for sample in scan_shard(&shard, i)?.samples {
-            items.push(Item {
-                id: format!("{}#{}", shard.display(), sample.key),
-                source: Source::Member {
-                    shard: shard.clone(),
-                    member: sample.image,
-                },
-            });
-        }
-    }
-    Ok(())
+fn members(shard: &Path, i: usize) -> Box<dyn Iterator<Item = Result<Item, CollectionError>>> {
+    let scan = match scan_shard(shard, i) {
+        Ok(scan) => scan,
+        Err(e) => return Box::new(std::iter::once(Err(e.into()))),
+    };
+    let shard: std::sync::Arc<Path> = shard.into();
+    Box::new(scan.samples.into_iter().map(move |sample| {
+        Ok(Item {
+            id: format!("{}#{}", shard.display(), sample.key),
+            source: Source::Member {
+                shard: shard.clone(),
+                member: sample.image,
+            },
+        })
+    }))
 }
 
 #[cfg(test)]
@@ -168,6 +226,10 @@ mod tests {
     fn touch(path: &Path) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, b"x").unwrap();
+    }
+
+    fn expand(specs: &[PathBuf]) -> Result<Vec<Item>, CollectionError> {
+        Inputs::open(specs)?.iter().collect()
     }
 
     fn names(items: &[Item], root: &Path) -> Vec<String> {

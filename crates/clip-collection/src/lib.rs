@@ -1,23 +1,23 @@
 //! A photo collection searched with CLIP, as clip-retrieval does it (embed → index →
 //! query), on files, without a server.
 //!
-//! - [`expand`]: what a user points at (a folder, a list file, webdataset shards) as
-//!   [`Item`]s with stable ids.
+//! - [`Inputs`]: what a user points at (a folder, a list file, webdataset shards), listed
+//!   lazily as [`Item`]s with stable ids.
 //! - [`embed_collection`]: features written in shards ([`Collection`]'s layout), decoding
 //!   ahead of the model, resumable, incremental, split over processes by [`Part`].
 //! - [`build_index`] and [`Index`]: the rows normalised into one memory-mapped matrix, and
 //!   exact top-k search by cosine similarity.
 //!
 //! ```no_run
-//! use clip_collection::{Collection, EmbedOptions, Index, build_index, embed_collection, expand};
+//! use clip_collection::{Collection, EmbedOptions, Index, Inputs, build_index, embed_collection};
 //! use clip_model::Clip;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let device = burn::tensor::Device::default();
 //! let model = Clip::load("ViT-B/32", &device)?;
 //! let photos = Collection::at("photos.clip");
-//! let items = expand(&["Pictures/".into()])?;
-//! embed_collection(&model, &items, &photos, &EmbedOptions::default(), |_| {})?;
+//! let inputs = Inputs::open(&["Pictures/".into()])?;
+//! embed_collection(&model, &inputs, &photos, &EmbedOptions::default(), |_| {})?;
 //! build_index(&photos)?;
 //! let index = Index::open("photos.clip")?;
 //! let query = vec![0.0; index.info().width]; // a text's features, from `Clip::encode_text`
@@ -39,6 +39,6 @@ pub use embed::{EmbedEvent, EmbedOptions, EmbedSummary, embed_collection};
 pub use error::CollectionError;
 pub use fingerprint::fingerprint;
 pub use index::{Hit, INDEX_DIR, Index, IndexInfo, build_index};
-pub use inputs::{IMAGE_EXTENSIONS, Item, Source, expand};
+pub use inputs::{IMAGE_EXTENSIONS, Inputs, Item, Source};
 pub use layout::{Collection, Manifest, Row, StoreDtype};
 pub use part::Part;

@@ -202,9 +202,9 @@ fn run_collection(args: Args) -> Result<()> {
         Some(spec) => spec.parse::<Part>()?,
         None => Part::WHOLE,
     };
-    let items = clip_collection::expand(&args.images)?;
-    if items.is_empty() {
-        bail!("no images found in {:?}", args.images);
+    let inputs = clip_collection::Inputs::open(&args.images)?;
+    if inputs.iter().next().is_none() {
+        bail!("no images in {:?}", args.images);
     }
     let device = args.backend.device_in(args.dtype)?;
     let model = Clip::load(&args.weights, &device)?;
@@ -226,29 +226,26 @@ fn run_collection(args: Args) -> Result<()> {
     };
     let collection = Collection::at(&args.output);
     let bar = indicatif::ProgressBar::hidden();
-    let summary = clip_collection::embed_collection(
-        &model,
-        &items,
-        &collection,
-        &options,
-        |event| match event {
-            EmbedEvent::Plan { inputs, done, todo } => {
-                if done > 0 {
-                    eprintln!("{done} of {inputs} images already embedded; {todo} to go");
-                }
-                bar.set_length(todo as u64);
-                bar.set_style(
+    let summary =
+        clip_collection::embed_collection(&model, &inputs, &collection, &options, |event| {
+            match event {
+                EmbedEvent::Plan { inputs, done, todo } => {
+                    if done > 0 {
+                        eprintln!("{done} of {inputs} images already embedded; {todo} to go");
+                    }
+                    bar.set_length(todo as u64);
+                    bar.set_style(
                     indicatif::ProgressStyle::with_template(
                         "{bar:40} {pos}/{len} images {per_sec} [{elapsed_precise}<{eta_precise}]",
                     )
                     .expect("valid template"),
                 );
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                }
+                EmbedEvent::Embedded(n) => bar.inc(n as u64),
+                EmbedEvent::ShardWritten(_) => {}
             }
-            EmbedEvent::Embedded(n) => bar.inc(n as u64),
-            EmbedEvent::ShardWritten(_) => {}
-        },
-    )?;
+        })?;
     bar.finish_and_clear();
     let rate = summary.embedded as f64 / summary.seconds.max(1e-9);
     eprintln!(
