@@ -313,6 +313,22 @@ fn search_by_text_and_by_image_finds_the_right_photo() {
     ]);
     assert_one_line_error(&bad, "/no/such.jpg", "a missing query image");
 
+    // The approximate index answers the same on this small collection.
+    run_ok(&[
+        "index",
+        "--embeddings",
+        out.to_str().unwrap(),
+        "--kind",
+        "hnsw",
+    ]);
+    let text = ["--text", "orange ring", "--template", "a photo of a {}."];
+    let graph = search(&out, &text);
+    assert_eq!(graph.len(), 3);
+    for (g, e) in graph.iter().zip(&by_text) {
+        assert_eq!(g.0, e.0);
+        assert!((g.1 - e.1).abs() < 1e-5, "{g:?} vs {e:?}");
+    }
+
     // Half-precision storage: NumPy's float16, the same ranking, scores within 1e-3; the
     // model found from the manifest's absolute path whatever the working directory.
     let half = tmp.path().join("half");

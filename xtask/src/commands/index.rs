@@ -3,14 +3,15 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clip_collection::{Collection, build_index};
+use clip_collection::{Collection, IndexKind, build_index};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The collection directory `embed --output DIR/` wrote (every part in it is indexed).
     #[arg(long)]
     embeddings: PathBuf,
-    /// Index kind: `exact` scores every row (the one kind so far).
+    /// Index kind: `exact` scores every row at search time; `hnsw` builds usearch's graph
+    /// (approximate, for large collections; see docs/search.md).
     #[arg(long, value_enum, default_value_t = Kind::Exact)]
     kind: Kind,
 }
@@ -18,11 +19,15 @@ pub struct Args {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Kind {
     Exact,
+    Hnsw,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Kind::Exact = args.kind;
-    let info = build_index(&Collection::at(&args.embeddings))?;
+    let kind = match args.kind {
+        Kind::Exact => IndexKind::Exact,
+        Kind::Hnsw => IndexKind::Hnsw,
+    };
+    let info = build_index(&Collection::at(&args.embeddings), kind)?;
     eprintln!(
         "indexed {} images ({} unreadable left out) of width {} in {}",
         info.rows,

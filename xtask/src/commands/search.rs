@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(image)) => clip.embed_images(&[image])?,
         (None, None) => unreachable!("checked above"),
     };
-    let hits = index.search(query.row(0), args.k);
+    let hits = index.search(query.row(0), args.k)?;
     for (rank, hit) in hits.iter().enumerate() {
         if args.json {
             println!(
