@@ -180,9 +180,27 @@ fn a_killed_run_resumes_and_a_grown_folder_adds_only_new_images() {
     embed(&dir, &out, &["--shard-size", "2"]);
     let before = rows(&out);
 
-    // As if killed while writing the last shard: its metadata never landed, the run did
-    // not finish.
-    std::fs::remove_file(out.join("metadata/00002.jsonl")).unwrap();
+    let shard_bytes = |dir: &Path| -> Vec<Vec<u8>> {
+        [
+            "img_emb/00001.npy",
+            "img_emb/00002.npy",
+            "metadata/00002.jsonl",
+        ]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
+    };
+    let original = shard_bytes(&out);
+
+    // As if killed while writing shard 1: its features and the last shard gone, its
+    // metadata never landed, the run unfinished.
+    for f in [
+        "metadata/00001.jsonl",
+        "metadata/00002.jsonl",
+        "img_emb/00002.npy",
+    ] {
+        std::fs::remove_file(out.join(f)).unwrap();
+    }
     let manifest = out.join("manifest.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
@@ -193,8 +211,9 @@ fn a_killed_run_resumes_and_a_grown_folder_adds_only_new_images() {
     let resumed = embed(&dir, &out, &["--shard-size", "2"]);
     assert_eq!(
         (resumed["images"].as_u64(), resumed["already"].as_u64()),
-        (Some(1), Some(4))
+        (Some(3), Some(2))
     );
+    assert_eq!(shard_bytes(&out), original, "resumed shards differ");
     let after = rows(&out);
     assert_eq!(after.len(), before.len());
     assert_eq!(after.last().unwrap().0, before.last().unwrap().0);
@@ -313,6 +332,23 @@ fn search_by_text_and_by_image_finds_the_right_photo() {
     ]);
     assert_one_line_error(&bad, "/no/such.jpg", "a missing query image");
 
+    // Weights of another model (another embedding size) cannot query this collection.
+    let other = repo("tests/fixtures/models/tiny-vit/openai.pt");
+    let run = xtask(&[
+        "search",
+        "--index",
+        out.to_str().unwrap(),
+        "--text",
+        "ring",
+        "--weights",
+        other.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &run,
+        "not the ones the collection was embedded with",
+        "other weights",
+    );
+
     // The approximate index answers the same on this small collection.
     run_ok(&[
         "index",
@@ -380,6 +416,11 @@ fn bad_collection_arguments_are_one_line_errors() {
     assert_one_line_error(&run, "/no/photos", "a missing folder");
     let run = embed_run(&photos(tmp.path()), &out, &["--shard", "2/2"]);
     assert_one_line_error(&run, "2/2", "a part out of range");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(empty.join("sub")).unwrap();
+    let run = embed_run(&empty, &out, &[]);
+    assert_one_line_error(&run, "no images", "an empty folder");
+    assert!(!out.exists(), "an empty folder left {}", out.display());
     let run = xtask(&["index", "--embeddings", tmp.path().to_str().unwrap()]);
     assert_one_line_error(&run, "manifest.json", "index of a plain folder");
 }

@@ -160,8 +160,12 @@ pub fn embed_collection(
             let mut items = inputs
                 .iter()
                 .filter(|item| item.as_ref().map_or(true, is_todo));
+            // Batches never straddle a shard, so a shard recomputed after a kill is encoded
+            // in the same batches and comes out byte for byte the same.
+            let mut filled = 0;
             loop {
-                let chunk: Result<Vec<Item>, _> = items.by_ref().take(batch).collect();
+                let take = batch.min(shard_rows - filled);
+                let chunk: Result<Vec<Item>, _> = items.by_ref().take(take).collect();
                 let decoded = match chunk {
                     Ok(chunk) if chunk.is_empty() => return,
                     Ok(chunk) => Ok(chunk
@@ -170,6 +174,7 @@ pub fn embed_collection(
                         .collect()),
                     Err(e) => Err(e),
                 };
+                filled = (filled + decoded.as_ref().map_or(0, Vec::len)) % shard_rows;
                 let failed = decoded.is_err();
                 if send.send(decoded).is_err() || failed {
                     return;

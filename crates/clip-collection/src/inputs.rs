@@ -70,6 +70,7 @@ impl Inputs {
         for spec in specs {
             let text = spec.to_string_lossy();
             out.push(if spec.is_dir() {
+                std::fs::read_dir(spec).map_err(|e| CollectionError::io(spec, e))?;
                 if !has_images(spec) && has_tars(spec) {
                     Spec::Shards(absolute_all(expand_shards(&text)?)?)
                 } else {
