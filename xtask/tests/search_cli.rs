@@ -260,6 +260,26 @@ fn parts_split_the_collection_and_the_index_joins_them() {
     let unique: BTreeSet<&String> = paths.iter().collect();
     assert_eq!((paths.len(), unique.len()), (5, 5));
 
+    // The two parts hold exactly the unsharded run's rows.
+    let whole = tmp.path().join("whole");
+    embed(&dir, &whole, &[]);
+    let sorted = |mut rows: Vec<(String, Option<String>, Vec<f32>)>| {
+        rows.sort_by(|x, y| x.0.cmp(&y.0));
+        rows
+    };
+    let (parts, unsharded) = (sorted(rows(&out)), sorted(rows(&whole)));
+    assert_eq!(parts.len(), unsharded.len());
+    for (p, u) in parts.iter().zip(&unsharded) {
+        assert_eq!((&p.0, &p.1), (&u.0, &u.1));
+        for (x, y) in p.2.iter().zip(&u.2) {
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                "{}: {x} vs {y}",
+                p.0
+            );
+        }
+    }
+
     let info: serde_json::Value =
         serde_json::from_str(run_ok(&["index", "--embeddings", out.to_str().unwrap()]).trim())
             .unwrap();
