@@ -214,6 +214,20 @@ fn a_killed_run_resumes_and_a_grown_folder_adds_only_new_images() {
         (Some(3), Some(2))
     );
     assert_eq!(shard_bytes(&out), original, "resumed shards differ");
+    let resumed_manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(
+        (
+            &resumed_manifest["rows"],
+            &resumed_manifest["errors"],
+            &resumed_manifest["complete"]
+        ),
+        (
+            &serde_json::json!(5),
+            &serde_json::json!(1),
+            &serde_json::json!(true)
+        )
+    );
     let after = rows(&out);
     assert_eq!(after.len(), before.len());
     assert_eq!(after.last().unwrap().0, before.last().unwrap().0);

@@ -108,16 +108,15 @@ pub fn embed_collection(
     let shards = collection.complete_shards(part)?;
     if let Some(old) = collection.manifest(part)? {
         check_same_run(collection, &old, &manifest, options.incremental)?;
-        manifest.rows = old.rows;
-        manifest.errors = old.errors;
     }
+    // The complete shards' rows, counted afresh (a manifest may lag a killed run).
     let mut done = HashSet::new();
     for (_, files) in &shards {
-        done.extend(
-            read_rows(&files.metadata)?
-                .iter()
-                .map(|row| id_hash(&row.path)),
-        );
+        for row in read_rows(&files.metadata)? {
+            manifest.rows += 1;
+            manifest.errors += u64::from(row.error.is_some());
+            done.insert(id_hash(&row.path));
+        }
     }
     let is_todo = |item: &Item| part.contains(&item.id) && !done.contains(&id_hash(&item.id));
     let (mut mine, mut todo) = (0usize, 0usize);
@@ -132,8 +131,6 @@ pub fn embed_collection(
         done: mine - todo,
         todo,
     });
-    // Rows of the complete shards, recounted (a manifest may lag a killed run).
-    manifest.rows = done.len() as u64;
     std::fs::create_dir_all(collection.root())
         .map_err(|e| CollectionError::io(collection.root(), e))?;
     for dir in [crate::layout::EMBEDDINGS_DIR, crate::layout::METADATA_DIR] {
