@@ -6,7 +6,7 @@ use clip_model::fs::{FileError, write_atomic, write_bytes_atomic};
 use clip_model::npy::NpyHeader;
 use rayon::prelude::*;
 
-use super::{INDEX_DIR, IndexInfo, IndexKind, hnsw_options, usearch_error, utf8};
+use super::{INDEX_DIR, IndexInfo, IndexKind, hnsw_options, unit, usearch_error, utf8};
 use crate::layout::{ShardFiles, read_embeddings, read_rows};
 use crate::{Collection, CollectionError};
 
@@ -122,13 +122,7 @@ fn unit_rows(files: &ShardFiles, keep: &[bool], width: usize) -> Result<Vec<f32>
     }
     let mut out = Vec::with_capacity(values.len());
     for (row, _) in values.chunks_exact(width).zip(keep).filter(|(_, k)| **k) {
-        let norm = row
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE);
-        out.extend(row.iter().map(|v| v / norm));
+        out.extend(unit(row));
     }
     Ok(out)
 }

@@ -87,6 +87,17 @@ fn hnsw_options(width: usize) -> usearch::IndexOptions {
     }
 }
 
+/// `row` divided by its L2 norm (a zero row stays zero): what both kinds store and compare.
+fn unit(row: &[f32]) -> impl Iterator<Item = f32> + '_ {
+    let norm = row
+        .iter()
+        .map(|v| v * v)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    row.iter().map(move |v| v / norm)
+}
+
 /// usearch's errors (C++ exceptions) as one about `file`.
 fn usearch_error<E: std::fmt::Display>(file: &Path) -> impl Fn(E) -> CollectionError + Copy + '_ {
     move |e| CollectionError::collection(file, e.to_string())
@@ -172,13 +183,7 @@ impl Index {
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, CollectionError> {
         let width = self.info.width;
         assert_eq!(query.len(), width, "query width");
-        let norm = query
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE);
-        let query: Vec<f32> = query.iter().map(|v| v / norm).collect();
+        let query: Vec<f32> = unit(query).collect();
         let found = match &self.rows {
             Rows::Exact { map, start } => {
                 let bytes = &map[*start..*start + self.paths.len() * width * 4];
