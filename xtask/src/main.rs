@@ -45,6 +45,8 @@ enum Command {
     Preprocess(commands::preprocess::Args),
     /// The images of an indexed collection most like a text or an image.
     Search(commands::search::Args),
+    /// Serve embeddings, classification and collection search over HTTP, with a search page.
+    Serve(commands::serve::Args),
     /// Contrastive pretraining or finetuning on Flickr8k/30k, a table or webdataset shards.
     Train(commands::train::Args),
     /// Tokenize one text per line into an int64 .npy [lines, context_length].
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(args),
         Command::Preprocess(args) => commands::preprocess::run(args),
         Command::Search(args) => commands::search::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Train(args) => commands::train::run(args),
     };

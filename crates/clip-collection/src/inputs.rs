@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clip_model::data::webdataset::{Member, expand_shards, scan_shard};
+use clip_model::data::webdataset::{Member, expand_shards, read_member, scan_shard};
 
 use crate::CollectionError;
 
@@ -36,6 +36,32 @@ pub enum Source {
         /// Where in it.
         member: Member,
     },
+}
+
+impl Item {
+    /// The item a collection calls `id` (as [`Item::id`] and [`Hit::path`] give it): a file,
+    /// or a member of a shard, found by scanning the shard's headers.
+    ///
+    /// [`Hit::path`]: crate::Hit::path
+    pub fn find(id: &str) -> Result<Item, CollectionError> {
+        let Some((shard, key)) = id.rsplit_once('#').filter(|(s, _)| s.ends_with(".tar")) else {
+            return Ok(file_item(PathBuf::from(id)));
+        };
+        members(Path::new(shard), 0)
+            .filter_map(Result::ok)
+            .find(|item| item.id.ends_with(&format!("#{key}")))
+            .ok_or_else(|| input(Path::new(shard), &format!("no image with key {key:?}")))
+    }
+
+    /// Its image file's bytes.
+    pub fn read(&self) -> Result<Vec<u8>, CollectionError> {
+        match &self.source {
+            Source::File(path) => std::fs::read(path).map_err(|e| CollectionError::io(path, e)),
+            Source::Member { shard, member } => {
+                read_member(shard, *member).map_err(|e| CollectionError::io(&**shard, e))
+            }
+        }
+    }
 }
 
 /// What a user pointed at, checked and ready to be walked. Items are produced lazily, so a

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use clip_model::Clip;
-use clip_tokenizer::Tokenizer;
+use clip_tokenizer::{TokenBatch, Tokenizer};
 use clip_vision::preprocess::Preprocessor;
 
 use crate::{Embeddings, Error};
@@ -101,10 +101,21 @@ impl ClipPipeline {
 
     /// Text features, one row per text, in order.
     pub fn embed_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Embeddings, Error> {
+        Ok(self.embed_tokens(&self.tokenize(texts)?))
+    }
+
+    /// `texts` as the model reads them: token ids at its context length, cut if
+    /// [`ClipPipeline::truncate`] says so.
+    pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<TokenBatch, Error> {
         let context = self.model.config.context_length;
-        let tokens = self.tokenizer.tokenize(texts, context, self.truncate)?;
-        let features = self.model.text_features(&tokens, self.batch_size, |_| {});
-        Ok(Embeddings::new(features, self.model.config.embed_dim))
+        Ok(self.tokenizer.tokenize(texts, context, self.truncate)?)
+    }
+
+    /// Text features of texts tokenized already (see [`ClipPipeline::tokenize`]), one row
+    /// each, in order.
+    pub fn embed_tokens(&self, tokens: &TokenBatch) -> Embeddings {
+        let features = self.model.text_features(tokens, self.batch_size, |_| {});
+        Embeddings::new(features, self.model.config.embed_dim)
     }
 
     /// Cosine similarity of every image file with every text: `[images][texts]`.

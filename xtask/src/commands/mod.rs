@@ -10,5 +10,6 @@ pub mod make_shards;
 pub mod predict;
 pub mod preprocess;
 pub mod search;
+pub mod serve;
 pub mod tokenize;
 pub mod train;

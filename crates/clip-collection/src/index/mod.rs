@@ -70,6 +70,8 @@ pub struct IndexInfo {
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
+    /// Its row in the index (see [`Index::path`]).
+    pub row: usize,
     /// The image (an absolute path, or `SHARD.tar#KEY`).
     pub path: String,
     /// Cosine similarity with the query.
@@ -175,6 +177,11 @@ impl Index {
         &self.info
     }
 
+    /// The image of `row` (an absolute path, or `SHARD.tar#KEY`), if there is such a row.
+    pub fn path(&self, row: usize) -> Option<&str> {
+        self.paths.get(row).map(String::as_str)
+    }
+
     /// The `k` rows most similar to `query` (any length-`width` vector; normalised here),
     /// best first.
     ///
@@ -209,6 +216,7 @@ impl Index {
         Ok(found
             .into_iter()
             .map(|(i, score)| Hit {
+                row: i,
                 path: self.paths[i].clone(),
                 score,
             })
