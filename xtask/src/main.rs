@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Encoding throughput of an architecture with random weights, as one JSON line.
+    /// Encoding throughput of an architecture with random weights (or of a checkpoint), as one JSON line.
     Bench(commands::bench::Args),
     /// Convert any supported CLIP checkpoint to safetensors that loads directly.
     ConvertWeights(commands::convert_weights::Args),

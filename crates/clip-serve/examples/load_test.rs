@@ -102,41 +102,54 @@ fn main() {
         let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
         let rss_before = args.pid.and_then(rss_mib);
         let started = Instant::now();
-        let results: Vec<(Vec<f64>, usize)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..clients)
-                .map(|_| {
-                    let (url, body) = (&url, &body);
-                    scope.spawn(move || {
-                        let agent: ureq::Agent = ureq::Agent::config_builder()
-                            .http_status_as_error(false)
-                            .build()
-                            .into();
-                        let (mut latencies, mut failed) = (Vec::new(), 0);
-                        while Instant::now() < deadline {
-                            let sent = Instant::now();
-                            let ok = agent
-                                .post(url)
-                                .header("content-type", "application/json")
-                                .send(body.as_str())
-                                .map(|mut r| {
-                                    r.status() == 200
-                                        && r.body_mut()
-                                            .read_to_string()
-                                            .is_ok_and(|b| b.contains("\"embedding\""))
-                                })
-                                .unwrap_or(false);
-                            if ok {
-                                latencies.push(sent.elapsed().as_secs_f64());
-                            } else {
-                                failed += 1;
-                            }
+        let (results, rss_max): (Vec<(Vec<f64>, usize)>, Option<f64>) =
+            std::thread::scope(|scope| {
+                // The server's memory, sampled twice a second while the clients run.
+                let sampler = scope.spawn(|| {
+                    let mut max = None::<f64>;
+                    while Instant::now() < deadline {
+                        if let Some(rss) = args.pid.and_then(rss_mib) {
+                            max = Some(max.map_or(rss, |m| m.max(rss)));
                         }
-                        (latencies, failed)
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    max
+                });
+                let handles: Vec<_> = (0..clients)
+                    .map(|_| {
+                        let (url, body) = (&url, &body);
+                        scope.spawn(move || {
+                            let agent: ureq::Agent = ureq::Agent::config_builder()
+                                .http_status_as_error(false)
+                                .build()
+                                .into();
+                            let (mut latencies, mut failed) = (Vec::new(), 0);
+                            while Instant::now() < deadline {
+                                let sent = Instant::now();
+                                let ok = agent
+                                    .post(url)
+                                    .header("content-type", "application/json")
+                                    .send(body.as_str())
+                                    .map(|mut r| {
+                                        r.status() == 200
+                                            && r.body_mut()
+                                                .read_to_string()
+                                                .is_ok_and(|b| b.contains("\"embedding\""))
+                                    })
+                                    .unwrap_or(false);
+                                if ok {
+                                    latencies.push(sent.elapsed().as_secs_f64());
+                                } else {
+                                    failed += 1;
+                                }
+                            }
+                            (latencies, failed)
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+                    .collect();
+                let results = handles.into_iter().map(|h| h.join().unwrap()).collect();
+                (results, sampler.join().unwrap())
+            });
         let elapsed = started.elapsed().as_secs_f64();
         let failed: usize = results.iter().map(|r| r.1).sum();
         let mut latencies: Vec<f64> = results.into_iter().flat_map(|r| r.0).collect();
@@ -158,6 +171,7 @@ fn main() {
                 "p50_ms": pick(0.50),
                 "p99_ms": pick(0.99),
                 "server_rss_mib_before": rss_before,
+                "server_rss_mib_max": rss_max,
                 "server_rss_mib_after": args.pid.and_then(rss_mib),
             })
         );

@@ -3,16 +3,19 @@
 //! batch sizes it is fastest at.
 //!
 //! A request's rows (texts or images, never both) are one [`Job`]. The model thread takes
-//! the oldest job, then every job of the same kind that arrives within
-//! [`BatchOptions::max_wait`] until the pass holds [`BatchOptions::max_batch`] rows; jobs of
-//! the other kind wait for the next pass, in order. A panic in a pass answers its jobs with
-//! a 500 and the thread goes on.
+//! the oldest job, every queued job of the same kind, and — when that first job had been
+//! waiting, i.e. under load — every one that arrives within [`BatchOptions::max_wait`], until
+//! the pass holds [`BatchOptions::max_batch`] rows. A request that finds the model idle is
+//! not kept waiting for company that is not coming. Jobs of the other kind wait for the next
+//! pass, in order. A panic in a pass answers its jobs with a 500 and the thread goes on.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::time::Instant;
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use clip::tokenizer::TokenBatch;
@@ -98,8 +101,19 @@ impl Batcher {
 fn run(pipeline: &ClipPipeline, queue: &Receiver<Job>, options: BatchOptions, metrics: &Metrics) {
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
-        let Some(first) = waiting.pop_front().or_else(|| queue.recv().ok()) else {
-            return; // every sender dropped, nothing left
+        // A job that was already queued means requests arrive faster than passes end: worth
+        // waiting for company. One that found the model idle is answered at once.
+        let (first, busy) = match waiting
+            .pop_front()
+            .map(Ok)
+            .unwrap_or_else(|| queue.try_recv())
+        {
+            Ok(job) => (job, true),
+            Err(TryRecvError::Empty) => match queue.recv() {
+                Ok(job) => (job, false),
+                Err(_) => return, // every sender dropped, nothing left
+            },
+            Err(TryRecvError::Disconnected) => return,
         };
         let kind = first.rows.kind();
         let mut rows = first.rows.len();
@@ -115,12 +129,21 @@ fn run(pipeline: &ClipPipeline, queue: &Receiver<Job>, options: BatchOptions, me
                 i += 1;
             }
         }
-        let deadline = Instant::now() + options.max_wait;
+        // Then what is queued already, then (under load) what arrives before the deadline.
+        let wait = if busy {
+            options.max_wait
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + wait;
         while rows < options.max_batch {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let next = match queue.try_recv() {
+                Ok(job) => Ok(job),
+                Err(_) if left.is_zero() => break,
+                Err(_) => queue.recv_timeout(left),
             };
-            match queue.recv_timeout(left) {
+            match next {
                 Ok(job)
                     if job.rows.kind() == kind && rows + job.rows.len() <= options.max_batch =>
                 {
@@ -195,4 +218,113 @@ fn compute<'a>(
             .unwrap_or_else(|| "unknown".into());
         format!("the model failed on this batch: {reason}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline() -> ClipPipeline {
+        let weights = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../weights/tiny-shapes.safetensors"
+        );
+        let device = clip::device::Backend::Flex.device().unwrap();
+        ClipPipeline::load(weights, &device).unwrap()
+    }
+
+    /// Runs the model loop over `jobs`, all queued before it starts (a server under load);
+    /// returns each job's answer and the metrics.
+    fn run_queued(
+        jobs: Vec<Rows>,
+        options: BatchOptions,
+    ) -> (Vec<Result<Embeddings, ApiError>>, Metrics) {
+        let pipeline = pipeline().batch_size(options.max_batch);
+        let (sender, queue) = sync_channel(jobs.len());
+        let metrics = Metrics::default();
+        let answers: Vec<_> = jobs
+            .into_iter()
+            .map(|rows| {
+                let (reply, answer) = oneshot::channel();
+                sender.send(Job { rows, reply }).unwrap();
+                metrics.queue(1);
+                answer
+            })
+            .collect();
+        drop(sender);
+        run(&pipeline, &queue, options, &metrics);
+        let answers = answers
+            .into_iter()
+            .map(|mut a| a.try_recv().unwrap())
+            .collect();
+        (answers, metrics)
+    }
+
+    fn texts(pipeline: &ClipPipeline, texts: &[&str]) -> TokenBatch {
+        pipeline.tokenize(texts).unwrap()
+    }
+
+    #[test]
+    fn queued_requests_share_passes_of_at_most_max_batch_rows_and_get_their_own_rows() {
+        let p = pipeline();
+        let words = ["red", "green", "blue", "yellow", "purple", "orange", "cyan"];
+        let image = p.preprocessor().load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../weights/examples/red-circle.jpg"
+        ));
+        let image = image.unwrap();
+        // Texts of one, two and three rows; an image between them waits for its own pass.
+        let jobs = vec![
+            Rows::Texts(texts(&p, &words[..1])),
+            Rows::Images(vec![image.clone(), image.clone()]),
+            Rows::Texts(texts(&p, &words[1..3])),
+            Rows::Texts(texts(&p, &words[3..6])),
+            Rows::Texts(texts(&p, &words[6..])),
+        ];
+        let options = BatchOptions {
+            max_batch: 4,
+            ..BatchOptions::default()
+        };
+        let (answers, metrics) = run_queued(jobs, options);
+        let want = p.embed_texts(&words).unwrap();
+        let want_image = p.embed_pixels(&[image]);
+        let got: Vec<Embeddings> = answers.into_iter().map(Result::unwrap).collect();
+        let rows_of = |e: &Embeddings| e.rows().map(<[f32]>::to_vec).collect::<Vec<_>>();
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6);
+        let text_rows: Vec<Vec<f32>> = [&got[0], &got[2], &got[3], &got[4]]
+            .into_iter()
+            .flat_map(rows_of)
+            .collect();
+        assert_eq!(text_rows.len(), words.len());
+        for (i, row) in text_rows.iter().enumerate() {
+            assert!(close(row, want.row(i)), "{}", words[i]);
+        }
+        assert_eq!(got[1].len(), 2);
+        // A pass's other rows change how the convolutions' products are blocked, so an
+        // image's features may move by float rounding (relative 1e-6), not more.
+        let scale = want_image.row(0).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for row in got[1].rows() {
+            let diff = row
+                .iter()
+                .zip(want_image.row(0))
+                .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(diff <= 1e-6 * scale, "{diff} of {scale}");
+        }
+        // Passes: texts 1+2+1 (the 3-row job would make 6 > 4 and waits its turn), the
+        // image (queued before it), then the 3 rows.
+        let text = metrics.encode();
+        assert!(
+            text.contains("clip_batch_rows_count{kind=\"text\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clip_batch_rows_sum{kind=\"text\"} 7.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clip_batch_rows_count{kind=\"image\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("clip_queue_depth 0"), "{text}");
+    }
 }

@@ -83,6 +83,7 @@ impl Server {
             index: self.index,
             limits: self.limits,
             metrics: metrics.clone(),
+            decoders: tokio::sync::Semaphore::new(decoders()),
             batcher: Batcher::spawn(self.pipeline, self.batch, metrics),
         };
         routes::router(Arc::new(state), self.extra)
@@ -158,11 +159,31 @@ impl Drop for Running {
     }
 }
 
+/// Images decoded at once: one per core (they run below the model's priority).
+fn decoders() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ServeError> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clip-serve-io")
+        .on_thread_start(yield_to_the_model)
         .build()?)
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10) so that HTTP, JSON and image
+/// decoding run in the time the model leaves: a matrix product split over every core waits
+/// for its slowest part, so a preempted model thread costs far more than the work that
+/// preempted it (measured in docs/serve.md). Requests still get the CPU at once when the
+/// model is idle.
+fn yield_to_the_model() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; on Linux, `who = 0` with PRIO_PROCESS
+    // names the calling thread (nice values are per thread there).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServeError> {

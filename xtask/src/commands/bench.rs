@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: encoding throughput of one architecture with random weights,
+//! `cargo xtask bench`: encoding throughput of one architecture with random weights (or of
+//! a checkpoint, `--weights`),
 //! printed as one JSON line `{"arch", "batch", "backend", "images_per_s", "texts_per_s"}`
 //! (plus `"dtype"`, and `"cpu_matmul"`: the kernels of the CPU fast path's matrix products
 //! on float32 `flex`, or null where that path is not taken; `"threads"`: the worker threads
@@ -19,8 +20,12 @@ use clip::device::{Backend, Precision};
 pub struct Args {
     /// Architecture: RN50, RN101, RN50x4, RN50x16, RN50x64, ViT-B/32, ViT-B/16, ViT-L/14,
     /// ViT-L/14@336px.
-    #[arg(long)]
-    arch: String,
+    #[arg(long, required_unless_present = "weights")]
+    arch: Option<String>,
+    /// Measure these weights instead of random ones (a checkpoint file or model name; the
+    /// architecture is theirs).
+    #[arg(long, conflicts_with = "arch")]
+    weights: Option<std::path::PathBuf>,
     /// Images (and texts) per forward pass.
     #[arg(long, default_value_t = 16)]
     batch: usize,
@@ -61,9 +66,13 @@ pub fn run(args: Args) -> Result<()> {
     if !(args.seconds > 0.0 && args.seconds.is_finite()) {
         bail!("--seconds must be a positive number");
     }
-    let config = ClipConfig::preset(&args.arch)?;
     let device = args.backend.device_in(args.dtype)?;
-    let model: Clip = config.init(&device);
+    let model: Clip = match (&args.arch, &args.weights) {
+        (_, Some(weights)) => Clip::load(weights, &device)?,
+        (Some(arch), None) => ClipConfig::preset(arch)?.init(&device),
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let config = model.config.clone();
     let r = config.image_resolution;
 
     let pixels = Tensor::<4>::random(

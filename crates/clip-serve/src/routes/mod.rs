@@ -43,6 +43,8 @@ pub struct AppState {
     pub(crate) index: Option<Index>,
     pub(crate) limits: Limits,
     pub(crate) metrics: Arc<Metrics>,
+    /// Images decoded at once (one per core): bounds the blocking threads under load.
+    pub(crate) decoders: tokio::sync::Semaphore,
 }
 
 /// Every endpoint, under the layers, around `extra` routes an embedding program adds.
@@ -190,6 +192,11 @@ impl AppState {
         images: Vec<Vec<u8>>,
         what: fn(usize) -> String,
     ) -> Result<Vec<Vec<f32>>, ApiError> {
+        let _permit = self
+            .decoders
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("the server is shutting down"))?;
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
             images
