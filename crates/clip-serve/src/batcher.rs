@@ -4,9 +4,10 @@
 //!
 //! A request's rows (texts or images, never both) are one [`Job`]. The model thread takes
 //! the oldest job, every queued job of the same kind, and — when that first job had been
-//! waiting, i.e. under load — every one that arrives within [`BatchOptions::max_wait`], until
-//! the pass holds [`BatchOptions::max_batch`] rows. A request that finds the model idle is
-//! not kept waiting for company that is not coming. Jobs of the other kind wait for the next
+//! waiting, i.e. under load — every one that arrives within [`BatchOptions::max_wait`] (or
+//! the previous pass's duration, if shorter), until the pass holds
+//! [`BatchOptions::max_batch`] rows. A request that finds the model idle is not kept waiting
+//! for company that is not coming. Jobs of the other kind wait for the next
 //! pass, in order. A panic in a pass answers its jobs with a 500 and the thread goes on.
 
 use std::collections::VecDeque;
@@ -100,6 +101,7 @@ impl Batcher {
 
 fn run(pipeline: &ClipPipeline, queue: &Receiver<Job>, options: BatchOptions, metrics: &Metrics) {
     let mut waiting: VecDeque<Job> = VecDeque::new();
+    let mut last_pass = Duration::ZERO;
     loop {
         // A job that was already queued means requests arrive faster than passes end: worth
         // waiting for company. One that found the model idle is answered at once.
@@ -130,8 +132,10 @@ fn run(pipeline: &ClipPipeline, queue: &Receiver<Job>, options: BatchOptions, me
             }
         }
         // Then what is queued already, then (under load) what arrives before the deadline.
+        // Never longer than a pass takes: idling longer than the model needs to answer
+        // the ones already here costs more than it saves.
         let wait = if busy {
-            options.max_wait
+            options.max_wait.min(last_pass)
         } else {
             Duration::ZERO
         };
@@ -157,7 +161,8 @@ fn run(pipeline: &ClipPipeline, queue: &Receiver<Job>, options: BatchOptions, me
         metrics.queue(-(pass.len() as i64));
         let started = Instant::now();
         let answers = compute(pipeline, pass.iter().map(|job| &job.rows));
-        metrics.batch(kind, rows, started.elapsed().as_secs_f64());
+        last_pass = started.elapsed();
+        metrics.batch(kind, rows, last_pass.as_secs_f64());
         match answers {
             Ok(features) => {
                 let (dim, mut start) = (features.dim(), 0);

@@ -7,8 +7,9 @@ use std::time::Duration;
 pub struct BatchOptions {
     /// Most rows (texts or images) in one forward pass. Default 32.
     pub max_batch: usize,
-    /// Longest a request waits for others to share its pass, under load (a request that
-    /// finds the model idle is run at once). Default 5 ms.
+    /// Longest a request waits for others to share its pass, under load: a request that
+    /// finds the model idle is run at once, and no wait is longer than the previous pass
+    /// took. Default 5 ms.
     pub max_wait: Duration,
     /// Requests waiting for the model before new ones are refused with 503. Default 1024.
     pub max_queue: usize,

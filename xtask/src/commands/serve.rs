@@ -24,7 +24,8 @@ pub struct Args {
     /// Most texts or images in one forward pass.
     #[arg(long, default_value_t = 32)]
     max_batch: usize,
-    /// Longest a request waits for others to share its forward pass, in milliseconds.
+    /// Under load, longest a forward pass waits for more requests, in milliseconds (never
+    /// longer than the previous pass took; an idle model runs a request at once).
     #[arg(long, default_value_t = 5)]
     max_wait_ms: u64,
     /// Requests waiting for the model before new ones get 503.
