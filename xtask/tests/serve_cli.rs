@@ -35,6 +35,19 @@ fn rows(body: &Value) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Each served row within 1e-6 of `embed`'s.
+fn assert_close(got: &[Vec<f32>], want: &ndarray::Array2<f32>, what: &str) {
+    assert_eq!(got.len(), want.nrows(), "{what}s");
+    for (i, row) in got.iter().enumerate() {
+        let diff = row
+            .iter()
+            .zip(want.row(i))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff <= 1e-6, "{what} {i}: {diff}");
+    }
+}
+
 #[test]
 fn serve_answers_what_embed_writes_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,15 +101,7 @@ fn serve_answers_what_embed_writes_and_stops_on_sigterm() {
         .to_owned();
 
     let got = rows(&post(&addr, &json!({"input": texts})));
-    for (i, row) in got.iter().enumerate() {
-        let want = want_texts.row(i);
-        let diff = row
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        assert!(diff <= 1e-6, "text {i}: {diff}");
-    }
+    assert_close(&got, &want_texts, "text");
     let input: Vec<Value> = images
         .iter()
         .map(|p| {
@@ -105,15 +110,7 @@ fn serve_answers_what_embed_writes_and_stops_on_sigterm() {
         })
         .collect();
     let got = rows(&post(&addr, &json!({"input": input})));
-    for (i, row) in got.iter().enumerate() {
-        let want = want_images.row(i);
-        let diff = row
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        assert!(diff <= 1e-6, "image {i}: {diff}");
-    }
+    assert_close(&got, &want_images, "image");
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])

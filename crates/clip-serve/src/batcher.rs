@@ -216,11 +216,7 @@ fn compute<'a>(
         }
     }))
     .map_err(|panic| {
-        let reason = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown".into());
+        let reason = crate::error::panic_message(&*panic);
         format!("the model failed on this batch: {reason}")
     })
 }

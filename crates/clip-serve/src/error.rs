@@ -82,3 +82,12 @@ pub enum ServeError {
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// What a caught panic said (its `&str` or `String` payload).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}

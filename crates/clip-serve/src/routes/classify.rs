@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
+use clip::Embeddings;
 use serde_json::{Value, json};
 
 use super::{AppState, count, flag, json_body};
@@ -86,18 +87,24 @@ pub async fn classify(
     );
     let (image, text) = (image?, text?);
 
-    let image = unit(image.row(0));
-    let per_label = prompts.templates.len();
-    let logits: Vec<f32> = (0..prompts.classes.len())
-        .map(|c| {
-            let mut mean = vec![0.0f32; image.len()];
-            for t in 0..per_label {
-                for (m, v) in mean.iter_mut().zip(unit(text.row(c * per_label + t))) {
-                    *m += v;
-                }
-            }
-            let class = unit(&mean);
-            state.logit_scale * class.iter().zip(&image).map(|(a, b)| a * b).sum::<f32>()
+    // OpenAI's prompt ensembling: each prompt's features normalised, averaged per label,
+    // normalised again; then the model's temperature times the cosine with the image.
+    let (image, text) = (image.normalized(), text.normalized());
+    let (per_label, dim) = (prompts.templates.len(), text.dim());
+    let means: Vec<f32> = text
+        .as_slice()
+        .chunks(per_label * dim)
+        .flat_map(|prompts| {
+            (0..dim)
+                .map(move |j| prompts.iter().skip(j).step_by(dim).sum::<f32>() / per_label as f32)
+        })
+        .collect();
+    let labels = Embeddings::new(means, dim).normalized();
+    let logits: Vec<f32> = labels
+        .rows()
+        .map(|label| {
+            let cosine: f32 = label.iter().zip(image.row(0)).map(|(a, b)| a * b).sum();
+            state.logit_scale * cosine
         })
         .collect();
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -111,17 +118,6 @@ pub async fn classify(
         .map(|&(c, p)| json!({"label": prompts.classes[c], "probability": p}))
         .collect();
     Ok(Json(json!({"model": state.model_name, "labels": labels})))
-}
-
-/// `row` over its Euclidean norm.
-fn unit(row: &[f32]) -> Vec<f32> {
-    let norm = row
-        .iter()
-        .map(|v| v * v)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::MIN_POSITIVE);
-    row.iter().map(|v| v / norm).collect()
 }
 
 fn strings(body: &Value, name: &str) -> Result<Vec<String>, ApiError> {

@@ -86,15 +86,20 @@ pub async fn embeddings(
             }
         }
     );
-    let (text_features, image_features) = (text_features?, image_features?);
+    let unit = |f: Option<clip::Embeddings>| f.map(|f| if normalize { f.normalized() } else { f });
+    let (text_features, image_features) = (unit(text_features?), unit(image_features?));
 
     let data: Vec<Value> = order
         .iter()
         .enumerate()
         .map(|(index, &(image, i))| {
-            let features = if image { &image_features } else { &text_features };
+            let features = if image {
+                &image_features
+            } else {
+                &text_features
+            };
             let row = features.as_ref().expect("computed above").row(i);
-            json!({"object": "embedding", "index": index, "embedding": encode(row, normalize, base64)})
+            json!({"object": "embedding", "index": index, "embedding": encode(row, base64)})
         })
         .collect();
     Ok(Json(json!({
@@ -174,21 +179,11 @@ fn input(i: usize, item: &Value) -> Result<Input, ApiError> {
     }
 }
 
-fn encode(row: &[f32], normalize: bool, base64: bool) -> Value {
-    let norm = if normalize {
-        row.iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE)
-    } else {
-        1.0
-    };
-    let values = row.iter().map(|v| v / norm);
+fn encode(row: &[f32], base64: bool) -> Value {
     if base64 {
-        let bytes: Vec<u8> = values.flat_map(f32::to_le_bytes).collect();
+        let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
         Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
     } else {
-        Value::Array(values.map(|v| json!(v)).collect())
+        Value::Array(row.iter().map(|v| json!(v)).collect())
     }
 }

@@ -83,11 +83,7 @@ async fn track(
 }
 
 fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let reason = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown".into());
+    let reason = crate::error::panic_message(&*panic);
     ApiError::internal(format!("the request failed inside the server: {reason}")).into_response()
 }
 
