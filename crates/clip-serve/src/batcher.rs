@@ -160,14 +160,15 @@ fn run(pipeline: &ClipPipeline, queue: &Receiver<Job>, options: BatchOptions, me
         }
         metrics.queue(-(pass.len() as i64));
         let started = Instant::now();
-        let answers = compute(pipeline, pass.iter().map(|job| &job.rows));
+        let sizes: Vec<usize> = pass.iter().map(|job| job.rows.len()).collect();
+        let answers = compute(pipeline, &mut pass);
         last_pass = started.elapsed();
         metrics.batch(kind, rows, last_pass.as_secs_f64());
         match answers {
             Ok(features) => {
                 let (dim, mut start) = (features.dim(), 0);
-                for job in pass {
-                    let end = start + job.rows.len() * dim;
+                for (job, size) in pass.into_iter().zip(sizes) {
+                    let end = start + size * dim;
                     let own = Embeddings::new(features.as_slice()[start..end].to_vec(), dim);
                     start = end;
                     let _ = job.reply.send(Ok(own)); // the client may have gone
@@ -182,22 +183,18 @@ fn run(pipeline: &ClipPipeline, queue: &Receiver<Job>, options: BatchOptions, me
     }
 }
 
-/// One forward pass over the jobs' rows (all of one kind): features as one matrix of rows,
-/// split back by the caller. A panic becomes the error.
-fn compute<'a>(
-    pipeline: &ClipPipeline,
-    jobs: impl Iterator<Item = &'a Rows>,
-) -> Result<Embeddings, String> {
-    let jobs: Vec<&Rows> = jobs.collect();
-    catch_unwind(AssertUnwindSafe(|| match jobs[0] {
+/// One forward pass over the jobs' rows (all of one kind; images are moved out of the jobs):
+/// features as one matrix of rows, split back by the caller. A panic becomes the error.
+fn compute(pipeline: &ClipPipeline, jobs: &mut [Job]) -> Result<Embeddings, String> {
+    catch_unwind(AssertUnwindSafe(|| match &jobs[0].rows {
         Rows::Texts(first) => {
             let mut tokens = TokenBatch {
                 ids: Vec::new(),
                 lengths: Vec::new(),
                 context_length: first.context_length,
             };
-            for job in &jobs {
-                if let Rows::Texts(t) = job {
+            for job in jobs.iter() {
+                if let Rows::Texts(t) = &job.rows {
                     tokens.ids.extend_from_slice(&t.ids);
                     tokens.lengths.extend_from_slice(&t.lengths);
                 }
@@ -206,9 +203,9 @@ fn compute<'a>(
         }
         Rows::Images(_) => {
             let images: Vec<Vec<f32>> = jobs
-                .iter()
-                .flat_map(|job| match job {
-                    Rows::Images(images) => images.clone(),
+                .iter_mut()
+                .flat_map(|job| match &mut job.rows {
+                    Rows::Images(images) => std::mem::take(images),
                     Rows::Texts(_) => Vec::new(),
                 })
                 .collect();

@@ -5,6 +5,8 @@ use std::io::Cursor;
 
 use axum::http::StatusCode;
 use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use clip::vision::preprocess::{PilImage, decode};
 
 use crate::ApiError;
@@ -28,15 +30,12 @@ pub fn from_base64(data: &str) -> Result<Vec<u8>, ApiError> {
         None => data,
     };
     let payload: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
-    let engines = [
-        &base64::engine::general_purpose::STANDARD,
-        &base64::engine::general_purpose::STANDARD_NO_PAD,
-        &base64::engine::general_purpose::URL_SAFE,
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-    ];
-    engines
+    // Padding optional, in either alphabet.
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    [alphabet::STANDARD, alphabet::URL_SAFE]
         .iter()
-        .find_map(|engine| engine.decode(&payload).ok())
+        .find_map(|a| GeneralPurpose::new(a, config).decode(&payload).ok())
         .ok_or_else(|| ApiError::bad_request("invalid_image", "the image is not valid base64"))
 }
 

@@ -78,7 +78,9 @@ async fn track(
     let started = Instant::now();
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
-    (state.metrics).request(path.as_str(), response.status().as_u16(), seconds);
+    state
+        .metrics
+        .request(path.as_str(), response.status().as_u16(), seconds);
     response
 }
 

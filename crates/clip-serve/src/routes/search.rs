@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
+use clip::zeroshot::Prompts;
 use serde_json::{Value, json};
 
 use super::{AppState, count, flag, json_body, string};
@@ -41,14 +42,12 @@ pub async fn search(
             ));
         }
         (Some(text), None) => {
-            if template.matches("{}").count() != 1 {
-                return Err(ApiError::bad_request(
-                    "invalid_field",
-                    format!("\"template\" {template:?} must contain exactly one {{}}"),
-                ));
-            }
+            let prompts =
+                Prompts::new(vec![text.to_owned()], vec![template.to_owned()]).map_err(|e| {
+                    ApiError::bad_request("invalid_field", format!("\"template\": {e}"))
+                })?;
             let truncate = flag(&body, "truncate", state.limits.truncate)?;
-            let tokens = state.tokenize(&[template.replace("{}", text)], truncate)?;
+            let tokens = state.tokenize(&prompts.texts(0), truncate)?;
             state.embed(Rows::Texts(tokens)).await?
         }
         (None, Some(data)) => {
