@@ -10,6 +10,8 @@ use std::path::Path;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use clip_model::Clip;
+use clip_model::data::RankSlice;
+use clip_model::train::distributed::{Collective, ThreadGroup};
 use clip_model::train::{OptimOptions, Trainer, contrastive_loss};
 use clip_tests::{fixture, read_npz};
 use clip_tokenizer::TokenBatch;
@@ -179,20 +181,48 @@ fn check_steps(name: &str, micro_batches: usize) {
 }
 
 fn check_steps_on(name: &str, micro_batches: usize, devices: &[Device]) {
+    let (losses, model) = run_steps(name, |trainer, pixels, tokens| {
+        trainer.step_on(pixels, tokens, micro_batches, devices).loss
+    });
+    assert_matches_reference(
+        &format!("{name} ({micro_batches} micro-batches)"),
+        name,
+        &losses,
+        &model,
+    );
+}
+
+/// The fixture's steps, each taken by `step` on a trainer of the fixture's initial model:
+/// the step losses and the final parameters.
+fn run_steps(
+    name: &str,
+    step: impl Fn(&mut Trainer, Tensor<4>, &TokenBatch) -> f64,
+) -> (Vec<f64>, Tensors) {
     let dir = fixture(&format!("train/{name}"));
     let reference = read_npz(&dir.join("reference.npz"));
     let device = Device::flex().autodiff();
     let options = options(&dir);
-    let steps = options.total_steps;
     let batches = reference["pixels"].shape()[0];
-    let mut trainer = Trainer::new(load(&dir), options);
+    let mut trainer = Trainer::new(load(&dir), options.clone());
+    let losses = (0..options.total_steps)
+        .map(|s| {
+            let (pixels, tokens) = batch(&reference, s % batches, &device);
+            step(&mut trainer, pixels, &tokens)
+        })
+        .collect();
+    (losses, collect(&trainer.model.valid(), None))
+}
+
+/// Step losses within 1e-3 of PyTorch's and final parameters within 2e-3.
+fn assert_matches_reference(label: &str, name: &str, losses: &[f64], model: &Tensors) {
+    let dir = fixture(&format!("train/{name}"));
+    let reference = read_npz(&dir.join("reference.npz"));
     let want = &reference["losses"];
+    assert_eq!(losses.len(), want.len(), "{label}: steps");
     let mut worst: f64 = 0.0;
-    for step in 0..steps {
-        let (pixels, tokens) = batch(&reference, step % batches, &device);
-        let stats = trainer.step_on(pixels, &tokens, micro_batches, devices);
+    for (step, &loss) in losses.iter().enumerate() {
         let expected = want[[step]];
-        let diff = (stats.loss - expected).abs();
+        let diff = (loss - expected).abs();
         let rel = diff / expected.abs();
         worst = worst.max(rel);
         // Near convergence the loss is a small difference of logits up to `logit_scale`
@@ -200,24 +230,23 @@ fn check_steps_on(name: &str, micro_batches: usize, devices: &[Device]) {
         // there the bound is absolute.
         assert!(
             rel <= 1e-3 || diff <= 1e-5,
-            "{name} step {step}: loss {} vs {expected}",
-            stats.loss
+            "{label} step {step}: loss {loss} vs {expected}"
         );
     }
     eprintln!(
-        "{name} ({micro_batches} micro-batches): {steps} step losses, max relative error {worst:.2e}"
+        "{label}: {} step losses, max relative error {worst:.2e}",
+        losses.len()
     );
-    let ours = collect(&trainer.model.valid(), None);
     for (key, want) in reference
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("final/")?, v)))
     {
-        let (_, value, _) = &ours[&burn_path(key)];
+        let (_, value, _) = &model[&burn_path(key)];
         let rel = relative(value, want);
         // Adam divides by the root of the squared-gradient average, so on parameters whose
         // gradients are nearly zero (some ResNet biases) it turns float32 rounding
         // differences in the gradients into whole steps: 20 steps reach ~1e-3.
-        assert!(rel <= 2e-3, "{name} final {key}: {rel}");
+        assert!(rel <= 2e-3, "{label} final {key}: {rel}");
     }
 }
 
@@ -253,4 +282,73 @@ fn pieces_on_two_devices_match_pytorch() {
     // across devices is exercised; the result must stay the full batch's.
     let device = Device::flex().autodiff();
     check_steps_on("tiny-vit", 2, &[device.clone(), device]);
+}
+
+#[test]
+fn ranks_match_one_process_and_pytorch() {
+    // Three ranks as threads of this process (MPI's processes are xtask/tests/distributed_cli.rs),
+    // each loading its rows of every batch: features gathered, gradients summed. Each rank's
+    // run must be the one-process run on the whole batch, and all ranks' weights one. The
+    // one-process run accumulates the same three pieces (`micro_batches` = ranks), so that
+    // its gradients are summed in the same order: the plain step, one backward pass over the
+    // whole batch, rounds differently, and AdamW turns rounding noise in gradients that are
+    // mathematically zero (attention's key bias) into whole steps (~1e-4 after 20 steps; the
+    // PyTorch comparison below bounds that).
+    let name = "tiny-vit";
+    let ranks = 3;
+    let (one_losses, one_model) = run_steps(name, |trainer, pixels, tokens| {
+        trainer.step(pixels, tokens, ranks).loss
+    });
+    let runs: Vec<(Vec<f64>, Tensors)> = std::thread::scope(|s| {
+        let workers: Vec<_> = ThreadGroup::new(ranks)
+            .into_iter()
+            .map(|member| {
+                s.spawn(move || {
+                    run_steps(name, |trainer, pixels, tokens| {
+                        let slice = RankSlice {
+                            rank: member.rank(),
+                            ranks,
+                        };
+                        let rows = slice.rows(tokens.len());
+                        let pixels = pixels.narrow(0, rows.start, rows.len());
+                        let tokens = tokens.slice_rows(rows.start, rows.end);
+                        trainer.step_across(pixels, &tokens, 1, &[], &member).loss
+                    })
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (rank, (losses, model)) in runs.iter().enumerate() {
+        assert_eq!(losses, &runs[0].0, "rank {rank}'s losses are rank 0's");
+        assert_eq!(model, &runs[0].1, "rank {rank}'s weights are rank 0's");
+    }
+    let (losses, model) = &runs[0];
+    let mut worst_loss: f64 = 0.0;
+    for (a, b) in losses.iter().zip(&one_losses) {
+        worst_loss = worst_loss.max((a - b).abs() / b.abs());
+    }
+    let mut worst: f64 = 0.0;
+    for (path, (_, value, _)) in model {
+        let one = &one_model[path].1;
+        let scale = one.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+        let diff = value
+            .iter()
+            .zip(one)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        worst = worst.max((diff / scale) as f64);
+    }
+    eprintln!(
+        "{ranks} ranks vs one process: losses within {worst_loss:.2e}, final weights within \
+         {worst:.2e} relative"
+    );
+    assert!(
+        worst_loss <= 1e-5,
+        "losses {worst_loss:.2e} from the one-process run's"
+    );
+    assert!(
+        worst <= 1e-5,
+        "final weights {worst:.2e} from the one-process run's"
+    );
+    assert_matches_reference(&format!("{name} on {ranks} ranks"), name, losses, model);
 }

@@ -48,7 +48,7 @@ enum Command {
     /// Serve embeddings, classification and collection search over HTTP, with a search page.
     Serve(commands::serve::Args),
     /// Contrastive pretraining or finetuning on Flickr8k/30k, a table or webdataset shards.
-    Train(commands::train::Args),
+    Train(Box<commands::train::Args>),
     /// Tokenize one text per line into an int64 .npy [lines, context_length].
     Tokenize(commands::tokenize::Args),
 }
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         Command::Search(args) => commands::search::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Tokenize(args) => commands::tokenize::run(args),
-        Command::Train(args) => commands::train::run(args),
+        Command::Train(args) => commands::train::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

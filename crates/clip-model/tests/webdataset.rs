@@ -6,7 +6,9 @@
 use std::fs;
 use std::path::Path;
 
-use clip_model::data::{BatchSource, ShardLoader, StreamOptions, StreamStats, WebDataset};
+use clip_model::data::{
+    BatchSource, RankSlice, ShardLoader, StreamOptions, StreamStats, WebDataset,
+};
 
 fn png(value: u8) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -163,4 +165,51 @@ fn resuming_at_any_batch_continues_the_same_stream() {
             assert_eq!((got.index, got.position), (want.index, want.position));
         }
     }
+}
+
+#[test]
+fn ranks_load_their_rows_of_the_same_batches() {
+    // Two ranks walk the same stream and each decodes its half of every batch of 6: with no
+    // corrupt image among them, their rows together are the batch one process would draw;
+    // the batch holding the corrupt image trains one pair short instead of being refilled.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = shards(dir.path());
+    let whole: Vec<Vec<String>> = {
+        let mut loader = loader(&spec, 6);
+        loader.seek(0, 0, 0).unwrap();
+        std::iter::from_fn(|| loader.next_batch())
+            .map(|b| b.unwrap().captions)
+            .collect()
+    };
+    let ranks: Vec<Vec<(Vec<String>, u64)>> = (0..2)
+        .map(|rank| {
+            let mut loader = loader(&spec, 6).sliced(RankSlice { rank, ranks: 2 });
+            loader.seek(0, 0, 0).unwrap();
+            std::iter::from_fn(|| loader.next_batch())
+                .map(|b| {
+                    let b = b.unwrap();
+                    (b.captions, b.position)
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(ranks[0].len(), ranks[1].len());
+    let mut short = 0;
+    for (k, (a, b)) in ranks[0].iter().zip(&ranks[1]).enumerate() {
+        assert_eq!(
+            a.1, b.1,
+            "batch {k}: both ranks stand at one position in the stream"
+        );
+        let rows: Vec<String> = a.0.iter().chain(&b.0).cloned().collect();
+        if rows.len() == 6 {
+            if short == 0 {
+                // Past the short batch the one-process stream is a sample ahead.
+                assert_eq!(rows, whole[k], "batch {k}");
+            }
+        } else {
+            assert_eq!(rows.len(), 5, "batch {k}: {rows:?}");
+            short += 1;
+        }
+    }
+    assert_eq!(short, 1, "one batch holds the corrupt image");
 }

@@ -59,6 +59,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         stop_after: None,
         cache_bytes: 64 << 20,
         stop: None,
+        group: None,
+        grad_checkpointing: false,
     };
     let outcome = fit(spec, |event| {
         if let FitEvent::Step { step, stats } = event {

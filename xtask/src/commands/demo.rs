@@ -103,6 +103,8 @@ pub fn run(args: Args) -> Result<()> {
             stop_after: None,
             cache_bytes: 1 << 30,
             stop: None,
+            group: None,
+            grad_checkpointing: false,
         },
         None,
     )?;

@@ -8,6 +8,8 @@ use clip_model::data::{
     PairSet, StreamOptions, TableOptions, WebDataset, find_flickr, read_table_with,
 };
 use clip_model::train::OptimOptions;
+use clip_model::train::distributed::{self, Group};
+use std::time::Duration;
 
 use crate::training;
 use clip::device::Backend;
@@ -25,6 +27,16 @@ enum Dataset {
     /// webdataset tar shards: --data-dir 'shards/{00000..00099}.tar', a directory or a list
     /// file (several joined by '::'), streamed; --val-file the same for validation.
     Webdataset,
+}
+
+/// How the processes of one run find each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Distributed {
+    /// This process alone.
+    None,
+    /// The ranks of an MPI job: `mpirun -np N … train --distributed mpi` or Slurm's `srun`
+    /// (needs a build with `--features mpi`).
+    Mpi,
 }
 
 #[derive(clap::Args)]
@@ -111,6 +123,19 @@ pub struct Args {
     /// Stop after this many steps, checkpointed (continue later with --resume).
     #[arg(long)]
     stop_after: Option<usize>,
+    /// Train as one rank of a job of several processes (on one host or many): each loads
+    /// its share of every --batch-size batch, features are gathered so the loss contrasts the
+    /// whole batch, gradients are summed; rank 0 writes --output.
+    #[arg(long, value_enum, default_value_t = Distributed::None)]
+    distributed: Distributed,
+    /// Seconds a rank waits for the others in one exchange before it aborts the job (a rank
+    /// died, a host vanished).
+    #[arg(long, default_value_t = clip_model::train::distributed::DEFAULT_TIMEOUT.as_secs())]
+    collective_timeout: u64,
+    /// Recompute memory-bound activations in the backward pass instead of keeping them: less
+    /// memory for more time (Burn's gradient checkpointing).
+    #[arg(long)]
+    grad_checkpointing: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -128,6 +153,46 @@ pub fn run(args: Args) -> Result<()> {
     }
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr must be a positive number");
+    }
+    if args.collective_timeout == 0 {
+        bail!("--collective-timeout must be at least 1 second");
+    }
+    let group = match args.distributed {
+        Distributed::None => None,
+        Distributed::Mpi => Some(distributed::mpi(Duration::from_secs(
+            args.collective_timeout,
+        ))?),
+    };
+    let Some(group) = group else {
+        return train(args, None);
+    };
+    if group.ranks() > args.batch_size {
+        // Every rank must reach this point; all of them stop here the same way.
+        bail!(
+            "--batch-size {} is smaller than the {} ranks: each rank needs rows of every batch",
+            args.batch_size,
+            group.ranks()
+        );
+    }
+    match train(args, Some(group.clone())) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            // The other ranks may be waiting for this one: end the whole job.
+            eprintln!("error: rank {}: {error:#}", group.rank());
+            group.abort(1)
+        }
+    }
+}
+
+/// Reads the data and runs the training as this process's part of `group`.
+fn train(args: Args, group: Option<Group>) -> Result<()> {
+    if let Some(group) = group.as_ref().filter(|g| g.rank() == 0) {
+        eprintln!(
+            "distributed: {} ranks, {} pairs per step, about {} per rank",
+            group.ranks(),
+            args.batch_size,
+            args.batch_size / group.ranks()
+        );
     }
     let source = if let Some(arch) = &args.arch {
         ModelSource::Scratch(ClipConfig::preset(arch)?)
@@ -162,10 +227,13 @@ pub fn run(args: Args) -> Result<()> {
             stop_after: args.stop_after,
             cache_bytes: args.cache_images_mb << 20,
             stop: None,
+            group: group.clone(),
+            grad_checkpointing: args.grad_checkpointing,
         },
         found,
     )?;
-    if outcome.finished {
+    let leader = group.as_ref().is_none_or(|g| g.rank() == 0);
+    if outcome.finished && leader {
         println!(
             "trained {} steps; model: {}",
             outcome.steps,

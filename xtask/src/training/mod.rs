@@ -12,9 +12,16 @@ use indicatif::ProgressBar;
 
 /// Runs `spec` with a progress bar, one line per epoch, `loss.png` in the output directory,
 /// and Ctrl-C stopping after the current step with a checkpoint. `found` (what was found on
-/// disk) is logged once the run starts.
+/// disk) is logged once the run starts. In a job of several processes only rank 0 reports.
 pub fn run(spec: FitSpec, found: Option<String>) -> Result<FitOutcome> {
     let output = spec.output.clone();
+    if spec.group.as_ref().is_some_and(|g| g.rank() != 0) {
+        let spec = FitSpec {
+            stop: Some(interrupt_flag()),
+            ..spec
+        };
+        return Ok(fit(spec, |_| {})?);
+    }
     let spec = FitSpec {
         stop: Some(interrupt_flag()),
         ..spec

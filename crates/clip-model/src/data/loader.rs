@@ -11,7 +11,7 @@ use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use rayon::prelude::*;
 
-use super::{DataError, ImageCaptions, StreamStats, caption_choice, epoch_order};
+use super::{DataError, ImageCaptions, RankSlice, StreamStats, caption_choice, epoch_order};
 
 /// One training batch.
 #[derive(Debug, Clone)]
@@ -23,7 +23,8 @@ pub struct Batch {
     /// Samples of the epoch's stream consumed up to and including this batch (skipped ones
     /// too): where a resumed run continues.
     pub position: u64,
-    /// Dataset indices of the images (for shards: their ordinals in the epoch's stream).
+    /// Dataset indices of the images (for shards: their ordinals in the epoch's stream); in a
+    /// run of several processes, only this rank's rows of the batch.
     pub images: Vec<usize>,
     /// Normalised pixels, `[n, 3, R, R]` flattened.
     pub pixels: Vec<f32>,
@@ -85,6 +86,8 @@ pub struct BatchLoader {
     seed: u64,
     cache: Vec<Option<Arc<Vec<f32>>>>,
     caching: bool,
+    /// The rows of each batch this process loads.
+    slice: RankSlice,
     /// The current epoch's image order (drawn once per epoch, not once per batch).
     order: Option<(usize, Vec<usize>)>,
     /// The next batch [`BatchSource::next_batch`] gives: (epoch, index).
@@ -114,10 +117,17 @@ impl BatchLoader {
             seed,
             cache: vec![None; n],
             caching: n.saturating_mul(per_image) <= cache_bytes,
+            slice: RankSlice::WHOLE,
             order: None,
             cursor: (0, 0),
             data,
         }
+    }
+
+    /// Loads only `slice`'s rows of each batch (the batches themselves do not change).
+    pub fn sliced(mut self, slice: RankSlice) -> Self {
+        self.slice = slice;
+        self
     }
 
     /// The dataset.
@@ -132,7 +142,8 @@ impl BatchLoader {
         }
         let order = &self.order.as_ref().expect("drawn above").1;
         let start = index * self.batch_size;
-        let images: Vec<usize> = order[start..start + self.batch_size].to_vec();
+        let batch = &order[start..start + self.batch_size];
+        let images: Vec<usize> = batch[self.slice.rows(batch.len())].to_vec();
         let captions: Vec<String> = images
             .iter()
             .map(|&i| {

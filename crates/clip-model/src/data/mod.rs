@@ -8,6 +8,7 @@ mod flickr;
 mod loader;
 mod prefetch;
 mod sampling;
+mod slice;
 pub mod synthetic;
 mod table;
 pub mod webdataset;
@@ -17,6 +18,7 @@ pub use flickr::{FlickrSet, HELD_OUT_SHARE, Split, find_flickr, read_flickr8k, s
 pub use loader::{Batch, BatchLoader, BatchSource};
 pub use prefetch::{DataPosition, Feed, Prefetch};
 pub use sampling::{caption_choice, epoch_order};
+pub use slice::RankSlice;
 pub use table::{
     CAPTION_COLUMNS, IMAGE_COLUMNS, TableOptions, read_table, read_table_with, read_two_columns,
     sniff_separator,
@@ -73,8 +75,8 @@ pub enum PairSet {
 
 impl PairSet {
     /// The batches of this set for a model at `resolution` with `context_length` tokens,
-    /// `batch_size` pairs each, order fixed by `seed`; a list keeps decoded images when they
-    /// all fit in `cache_bytes`.
+    /// `batch_size` pairs each, order fixed by `seed`, of which this process loads `slice`;
+    /// a list keeps decoded images when they all fit in `cache_bytes`.
     pub fn loader(
         self,
         resolution: usize,
@@ -82,24 +84,24 @@ impl PairSet {
         batch_size: usize,
         seed: u64,
         cache_bytes: usize,
+        slice: RankSlice,
     ) -> Result<Box<dyn BatchSource>, DataError> {
         Ok(match self {
-            PairSet::Pairs(data) => Box::new(BatchLoader::new(
-                data,
-                resolution,
-                context_length,
-                batch_size,
-                seed,
-                cache_bytes,
-            )),
-            PairSet::Shards(data, options) => Box::new(ShardLoader::new(
-                data,
-                resolution,
-                context_length,
-                batch_size,
-                seed,
-                options,
-            )?),
+            PairSet::Pairs(data) => Box::new(
+                BatchLoader::new(
+                    data,
+                    resolution,
+                    context_length,
+                    batch_size,
+                    seed,
+                    cache_bytes,
+                )
+                .sliced(slice),
+            ),
+            PairSet::Shards(data, options) => Box::new(
+                ShardLoader::new(data, resolution, context_length, batch_size, seed, options)?
+                    .sliced(slice),
+            ),
         })
     }
 }

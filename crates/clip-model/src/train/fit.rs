@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use burn::module::Module;
 use burn::tensor::Device;
 
+use super::distributed::{self, Collective, Group};
 use super::validation::Validation;
 use super::{History, OptimOptions, RunState, StepStats, Trainer, pretraining_init};
-use crate::data::{DataError, DataPosition, Feed, PairSet, Prefetch, StreamStats};
+use crate::data::{DataError, DataPosition, Feed, PairSet, Prefetch, RankSlice, StreamStats};
 use crate::{Clip, ClipConfig, ConfigError, LoadError, SaveDtype};
 
 /// The checkpoint folder inside a run's output directory.
@@ -63,6 +64,13 @@ pub struct FitSpec {
     /// Set (from another thread, e.g. a Ctrl-C handler) to stop after the current step with
     /// a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
+    /// The ranks of a job of several processes (`None`: this process alone). Each loads its
+    /// rows of every global batch of `batch_size`; rank 0 alone validates and writes the
+    /// checkpoint, metrics and final model; the others read the checkpoint when resuming.
+    pub group: Option<Group>,
+    /// Recompute memory-bound activations in the backward pass instead of keeping them
+    /// (Burn's balanced gradient checkpointing): less memory, more time.
+    pub grad_checkpointing: bool,
 }
 
 /// What a finished (or stopped) run reports.
@@ -190,6 +198,19 @@ pub enum FitError {
     /// The final model's file.
     #[error(transparent)]
     Save(#[from] crate::SaveError),
+    /// Ranks of one job that start from different places.
+    #[error(
+        "rank {rank} starts at step {step} with weights unlike rank 0's (at step {step_0}): every \
+         rank must read the same --output (a filesystem all hosts share) and the same model"
+    )]
+    RanksDiffer {
+        /// The rank that differs.
+        rank: usize,
+        /// Its step.
+        step: usize,
+        /// Rank 0's step.
+        step_0: usize,
+    },
     /// An architecture that cannot be built.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -204,14 +225,27 @@ pub enum FitError {
 /// Runs (or resumes) training as `spec` says, telling `events` how it goes.
 pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOutcome, FitError> {
     let started = Instant::now();
-    std::fs::create_dir_all(&spec.output).map_err(|error| crate::fs::FileError {
-        path: spec.output.clone(),
-        action: "create it",
-        error,
-    })?;
+    let group = spec.group.clone();
+    // Rank 0 (or a process alone) writes; the other ranks only read.
+    let leader = group.as_ref().is_none_or(|g| g.rank() == 0);
+    if leader {
+        std::fs::create_dir_all(&spec.output).map_err(|error| crate::fs::FileError {
+            path: spec.output.clone(),
+            action: "create it",
+            error,
+        })?;
+    }
     let checkpoint = spec.output.join(CHECKPOINT);
     let has_checkpoint = Trainer::checkpoint_exists(&checkpoint);
-    let device = spec.device.clone().autodiff();
+    let autodiff = |device: &Device| {
+        let device = device.clone().autodiff();
+        if spec.grad_checkpointing {
+            device.gradient_checkpointing()
+        } else {
+            device
+        }
+    };
+    let device = autodiff(&spec.device);
 
     let (mut trainer, mut state, mut history) = if spec.resume {
         if !has_checkpoint {
@@ -225,7 +259,7 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
         });
         (trainer, state, history)
     } else {
-        if has_checkpoint {
+        if has_checkpoint && leader {
             return Err(FitError::RunExists(spec.output));
         }
         let model = match &spec.source {
@@ -250,13 +284,21 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
         (trainer, state, History::default())
     };
 
+    if let Some(group) = &group {
+        agree_on_start(group.as_ref(), &trainer, state.step)?;
+    }
     let config = state.config.clone();
+    let slice = group.as_ref().map_or(RankSlice::WHOLE, |g| RankSlice {
+        rank: g.rank(),
+        ranks: g.ranks(),
+    });
     let loader = spec.train.loader(
         config.image_resolution,
         config.context_length,
         spec.batch_size,
         state.seed,
         spec.cache_bytes,
+        slice,
     )?;
     let per_epoch = loader.batches_per_epoch();
     if per_epoch == 0 {
@@ -270,10 +312,11 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
     }
     let mut val_set = spec
         .val
+        .filter(|_| leader)
         .map(|val| Validation::new(val, &config, spec.batch_size, state.seed, spec.cache_bytes))
         .transpose()?;
 
-    let workers: Vec<Device> = spec.devices.iter().map(|d| d.clone().autodiff()).collect();
+    let workers: Vec<Device> = spec.devices.iter().map(autodiff).collect();
     events(FitEvent::Started {
         total,
         done: state.step,
@@ -304,7 +347,9 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
                     val,
                     started.elapsed().as_secs_f64(),
                 );
-                history.write(&spec.output)?;
+                if leader {
+                    history.write(&spec.output)?;
+                }
                 events(FitEvent::EpochEnd {
                     history: &history,
                     data: &stats,
@@ -312,13 +357,24 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
                 state.epoch += 1;
                 state.batch_in_epoch = 0;
                 state.samples_in_epoch = 0;
-                save(&trainer, &mut state, &history, &checkpoint)?;
+                if leader {
+                    save(&trainer, &mut state, &history, &checkpoint)?;
+                }
                 continue;
             }
         };
         let step_started = Instant::now();
         let pixels = batch.pixel_tensor(config.image_resolution, &device);
-        let stats = trainer.step_on(pixels, &batch.tokens, spec.grad_accum, &workers);
+        let stats = match &group {
+            Some(group) => trainer.step_across(
+                pixels,
+                &batch.tokens,
+                spec.grad_accum,
+                &workers,
+                group.as_ref(),
+            ),
+            None => trainer.step_on(pixels, &batch.tokens, spec.grad_accum, &workers),
+        };
         stepping += step_started.elapsed();
         pairs += batch.images.len();
         if !stats.loss.is_finite() {
@@ -336,9 +392,14 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
             step: trainer.step,
             stats: &stats,
         });
-        let stop = spec.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
-            || spec.stop_after.is_some_and(|n| steps_here >= n);
-        if stop || trainer.step.is_multiple_of(spec.checkpoint_every.max(1)) {
+        let asked = spec.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+        // Every rank stops after the same step: a signal may reach them at different times.
+        let asked = match &group {
+            Some(group) => distributed::any(group.as_ref(), asked),
+            None => asked,
+        };
+        let stop = asked || spec.stop_after.is_some_and(|n| steps_here >= n);
+        if leader && (stop || trainer.step.is_multiple_of(spec.checkpoint_every.max(1))) {
             save(&trainer, &mut state, &history, &checkpoint)?;
         }
         if stop {
@@ -357,7 +418,9 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
     }
     let model = trainer.model.valid();
     if finished {
-        model.save(spec.output.join(FINAL_MODEL), SaveDtype::F32)?;
+        if leader {
+            model.save(spec.output.join(FINAL_MODEL), SaveDtype::F32)?;
+        }
     } else {
         events(FitEvent::Stopped {
             step: trainer.step,
@@ -370,6 +433,21 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
         finished,
         history,
     })
+}
+
+/// Checks that every rank starts from rank 0's step and weights.
+fn agree_on_start(group: &dyn Collective, trainer: &Trainer, step: usize) -> Result<(), FitError> {
+    let [sum, abs] = distributed::fingerprint(&trainer.model);
+    let all = group.all_gather(&[step as f32, sum as f32, abs as f32]);
+    let ranks: Vec<&[f32]> = all.chunks(3).collect();
+    match ranks.iter().position(|r| *r != ranks[0]) {
+        None => Ok(()),
+        Some(rank) => Err(FitError::RanksDiffer {
+            rank,
+            step: ranks[rank][0] as usize,
+            step_0: ranks[0][0] as usize,
+        }),
+    }
 }
 
 fn save(

@@ -23,6 +23,7 @@
 //! println!("loss {:.3}", stats.loss);
 //! ```
 
+pub mod distributed;
 mod fit;
 mod history;
 mod init;

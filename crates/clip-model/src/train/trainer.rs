@@ -6,6 +6,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use clip_tokenizer::TokenBatch;
 
+use super::distributed::{Collective, gather_rows, sum_gradients};
 use super::loss::{contrastive_loss, in_batch_accuracy};
 use super::optimizer::{OptimOptions, clip_grad_norm};
 use crate::Clip;
@@ -103,10 +104,65 @@ impl Trainer {
             let device = model.logit_scale.val().device();
             let all = 0..pieces.len();
             let features = pieces.features(model, all.clone(), &device, &device);
-            let (images, texts) = unzip_features(features);
-            let results = pieces.gradients(model, all, &images, &texts, &device, &device);
+            let constants = Constants::of_pieces(features);
+            let results = pieces.gradients(model, all, &constants, &device, &device);
             sum_pieces(model, results)
         };
+        self.apply(loss, accuracy, grads)
+    }
+
+    /// [`Trainer::step_on`] as one rank of a job: `pixels` and `tokens` are this rank's rows
+    /// of the global batch (any number, none included). Every rank's features are gathered so
+    /// the loss contrasts the global batch, each rank back-propagates it with only its own
+    /// rows carrying the graph, and the gradients are summed over the ranks, so every rank
+    /// takes the step one process would take on the global batch and the weights stay equal.
+    /// The logit scale takes its gradient on the first rank that has rows. BatchNorm running
+    /// statistics are each rank's own.
+    pub fn step_across(
+        &mut self,
+        pixels: Tensor<4>,
+        tokens: &TokenBatch,
+        micro_batches: usize,
+        devices: &[Device],
+        group: &dyn Collective,
+    ) -> StepStats {
+        let main = self.model.logit_scale.val().device();
+        let width = self.model.config.embed_dim;
+        let rows = tokens.len();
+        let pieces = Pieces::new(&pixels, tokens, micro_batches.max(devices.len()));
+        let spread = devices.len().max(1);
+        let mine = |d: usize| (0..pieces.len()).filter(move |j| j % spread == d);
+
+        // Pass 1: this rank's features without a graph, then every rank's.
+        let mut features = if rows == 0 {
+            Vec::new()
+        } else {
+            on_devices_or_main(&self.model, devices, &main, |model, d, device| {
+                pieces.features(model, mine(d), device, &main)
+            })
+        };
+        features.sort_by_key(|f| f.0);
+        let (images, texts): (Vec<_>, Vec<_>) = features
+            .iter()
+            .map(|(_, i, t)| (values_of(i.clone()), values_of(t.clone())))
+            .unzip();
+        let (images, offset) = gather_rows(group, images.concat(), width, &main);
+        let (texts, _) = gather_rows(group, texts.concat(), width, &main);
+        let scale = self.model.logit_scale.val().detach();
+        let out = contrastive_loss(images.clone(), texts.clone(), scale);
+        let (loss, accuracy) = (scalar(out.loss), accuracy_of(&out.logits_per_image));
+
+        // Pass 2: each piece with a graph through the global loss; then the sum over ranks.
+        let grads = if rows == 0 {
+            GradientsParams::new()
+        } else {
+            let constants = Constants::around(images, texts, offset, &pieces.bounds);
+            let results = on_devices_or_main(&self.model, devices, &main, |model, d, device| {
+                pieces.gradients(model, mine(d), &constants, device, &main)
+            });
+            sum_pieces(&self.model, results).2
+        };
+        let grads = sum_gradients(group, &self.model, grads);
         self.apply(loss, accuracy, grads)
     }
 
@@ -145,11 +201,11 @@ impl Trainer {
             pieces.features(model, mine(d), device, &main)
         });
         features.sort_by_key(|f| f.0);
-        let (images, texts) = unzip_features(features);
+        let constants = Constants::of_pieces(features);
 
         // Pass 2: each piece with a graph through the full-batch loss.
         let results = on_every_device(&self.model, devices, |model, d, device| {
-            pieces.gradients(model, mine(d), &images, &texts, device, &main)
+            pieces.gradients(model, mine(d), &constants, device, &main)
         });
         sum_pieces(&self.model, results)
     }
@@ -176,6 +232,21 @@ fn on_every_device<T: Send>(
             .flat_map(|w| w.join().expect("a training worker panicked"))
             .collect()
     })
+}
+
+/// [`on_every_device`] when there are several devices; else `work` on the model itself, as
+/// device 0 (`main`).
+fn on_devices_or_main<T: Send>(
+    model: &Clip,
+    devices: &[Device],
+    main: &Device,
+    work: impl Fn(&Clip, usize, &Device) -> Vec<T> + Sync,
+) -> Vec<T> {
+    if devices.len() > 1 {
+        on_every_device(model, devices, work)
+    } else {
+        work(model, 0, main)
+    }
 }
 
 /// A batch cut into pieces of (nearly) equal size, for accumulation or for devices.
@@ -238,28 +309,32 @@ impl<'a> Pieces<'a> {
     }
 
     /// For each piece of `which`: its features recomputed with a graph, the loss over the
-    /// whole batch with the other pieces' `images`/`texts` as constants, and the gradients
-    /// (moved to `main`). The logit scale takes its gradient from piece 0 only.
+    /// whole batch with the `constants` around them, and the gradients (moved to `main`).
     fn gradients(
         &self,
         model: &Clip,
         which: impl Iterator<Item = usize>,
-        images: &[Tensor<2>],
-        texts: &[Tensor<2>],
+        constants: &Constants,
         device: &Device,
         main: &Device,
     ) -> Vec<PieceGradients> {
         which
             .map(|j| {
                 let (pixels, tokens) = self.get(j, device);
-                let mut image: Vec<Tensor<2>> =
-                    images.iter().map(|t| t.clone().to_device(device)).collect();
-                let mut text: Vec<Tensor<2>> =
-                    texts.iter().map(|t| t.clone().to_device(device)).collect();
-                image[j] = model.encode_image(pixels);
-                text[j] = model.encode_text(&tokens);
+                let mut image: Vec<Tensor<2>> = (constants.images.iter())
+                    .map(|t| t.clone().to_device(device))
+                    .collect();
+                let mut text: Vec<Tensor<2>> = (constants.texts.iter())
+                    .map(|t| t.clone().to_device(device))
+                    .collect();
+                image[constants.slot + j] = model.encode_image(pixels);
+                text[constants.slot + j] = model.encode_text(&tokens);
                 let scale = model.logit_scale.val();
-                let scale = if j == 0 { scale } else { scale.detach() };
+                let scale = if constants.scale_piece == Some(j) {
+                    scale
+                } else {
+                    scale.detach()
+                };
                 let out = contrastive_loss(Tensor::cat(image, 0), Tensor::cat(text, 0), scale);
                 let grads =
                     GradientsParams::from_grads(out.loss.backward(), model).to_device(main, model);
@@ -274,9 +349,69 @@ impl<'a> Pieces<'a> {
     }
 }
 
-/// Image and text features in piece order.
-fn unzip_features(features: Vec<PieceFeatures>) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
-    features.into_iter().map(|(_, i, t)| (i, t)).unzip()
+/// The features a piece's loss is computed against, as constants: the whole batch's, in
+/// segments, piece `j`'s at `slot + j` (replaced there by the piece's features with a graph).
+struct Constants {
+    images: Vec<Tensor<2>>,
+    texts: Vec<Tensor<2>>,
+    slot: usize,
+    /// The one piece through which the logit scale takes its gradient.
+    scale_piece: Option<usize>,
+}
+
+impl Constants {
+    /// One process's batch: the pieces' own features, the scale's gradient from piece 0.
+    fn of_pieces(features: Vec<PieceFeatures>) -> Self {
+        let (images, texts) = features.into_iter().map(|(_, i, t)| (i, t)).unzip();
+        Constants {
+            images,
+            texts,
+            slot: 0,
+            scale_piece: Some(0),
+        }
+    }
+
+    /// One rank's pieces (`bounds`, local rows) inside the global batch's `images`/`texts`
+    /// `[N, E]`, whose rows `offset..` are this rank's: the other ranks' rows before and after
+    /// as two segments. The scale's gradient comes from piece 0 of the rank whose rows come
+    /// first.
+    fn around(
+        images: Tensor<2>,
+        texts: Tensor<2>,
+        offset: usize,
+        bounds: &[(usize, usize)],
+    ) -> Self {
+        let [total, _] = images.dims();
+        let end = offset + bounds.last().map_or(0, |b| b.1);
+        let mut segments: Vec<(usize, usize)> = Vec::new();
+        if offset > 0 {
+            segments.push((0, offset));
+        }
+        let slot = segments.len();
+        segments.extend(bounds.iter().map(|&(a, b)| (offset + a, offset + b)));
+        if end < total {
+            segments.push((end, total));
+        }
+        let cut = |t: &Tensor<2>| -> Vec<Tensor<2>> {
+            (segments.iter())
+                .map(|&(a, b)| t.clone().narrow(0, a, b - a))
+                .collect()
+        };
+        Constants {
+            images: cut(&images),
+            texts: cut(&texts),
+            slot,
+            scale_piece: (offset == 0).then_some(0),
+        }
+    }
+}
+
+/// A tensor's values, in f32.
+fn values_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 values")
 }
 
 /// The summed gradient, with piece 0's loss and accuracy (those of the whole batch).

@@ -26,7 +26,7 @@ pub use shuffle::ShuffleBuffer;
 
 use super::loader::tokenize;
 use super::sampling::{epoch_order, mix};
-use super::{Batch, BatchSource, DataError};
+use super::{Batch, BatchSource, DataError, RankSlice};
 
 /// What a pass over shards used and skipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -215,6 +215,7 @@ pub struct ShardLoader {
     index: usize,
     position: u64,
     stats: StreamStats,
+    slice: RankSlice,
 }
 
 impl ShardLoader {
@@ -253,7 +254,85 @@ impl ShardLoader {
             index: 0,
             position: 0,
             stats: StreamStats::default(),
+            slice: RankSlice::WHOLE,
         })
+    }
+
+    /// Loads only `slice`'s rows of each batch. Every rank walks the same stream of samples
+    /// (headers and captions only) and reads and decodes the images of its own rows. A batch
+    /// whose images turn out undecodable is then not refilled (that would need the ranks to
+    /// agree in the middle of a batch): it trains a few pairs short.
+    pub fn sliced(mut self, slice: RankSlice) -> Self {
+        self.slice = slice;
+        self
+    }
+
+    /// The next batch of a run of several processes: the next `batch_size` samples of the
+    /// stream, this rank's rows of them decoded.
+    fn next_slice(&mut self) -> Option<Result<Batch, DataError>> {
+        let mut stream = self.stream.take()?;
+        let mut drawn = Vec::with_capacity(self.batch_size);
+        for item in stream.by_ref().take(self.batch_size) {
+            match item {
+                Ok(sample) => drawn.push(sample),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let first = self.position;
+        self.position += drawn.len() as u64;
+        let full = drawn.len() == self.batch_size;
+        if drawn.is_empty() || (!full && !self.options.keep_last) {
+            self.stream = Some(stream);
+            self.index = self.per_epoch;
+            return None;
+        }
+        let rows = self.slice.rows(drawn.len());
+        let preprocessor = &self.preprocessor;
+        let decoded: Vec<Option<Vec<f32>>> = drawn[rows.clone()]
+            .par_iter()
+            .map(|s| {
+                let bytes = read_member(stream.shard(s), s.image).ok()?;
+                decode(&bytes).ok().map(|image| preprocessor.pixels(&image))
+            })
+            .collect();
+        self.stream = Some(stream);
+        let (mut pixels, mut captions, mut ordinals) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, image) in rows.zip(decoded) {
+            match image {
+                Some(image) => {
+                    pixels.extend_from_slice(&image);
+                    captions.push(drawn[k].caption.clone());
+                    ordinals.push((first + k as u64) as usize);
+                }
+                None => self.stats.undecodable += 1,
+            }
+        }
+        self.finish(pixels, captions, ordinals)
+    }
+
+    /// The batch of these rows, the cursor moved past it.
+    fn finish(
+        &mut self,
+        pixels: Vec<f32>,
+        captions: Vec<String>,
+        images: Vec<usize>,
+    ) -> Option<Result<Batch, DataError>> {
+        self.stats.used += captions.len() as u64;
+        let tokens = match tokenize(&self.tokenizer, &captions, self.context_length) {
+            Ok(tokens) => tokens,
+            Err(e) => return Some(Err(e)),
+        };
+        let batch = Batch {
+            epoch: self.epoch,
+            index: self.index,
+            position: self.position,
+            images,
+            pixels,
+            tokens,
+            captions,
+        };
+        self.index += 1;
+        Some(Ok(batch))
     }
 }
 
@@ -286,6 +365,9 @@ impl BatchSource for ShardLoader {
     fn next_batch(&mut self) -> Option<Result<Batch, DataError>> {
         if self.index >= self.per_epoch {
             return None;
+        }
+        if !self.slice.is_whole() {
+            return self.next_slice();
         }
         let mut stream = self.stream.take()?;
         let r = self.preprocessor.resolution();
@@ -332,22 +414,7 @@ impl BatchSource for ShardLoader {
             self.index = self.per_epoch;
             return None;
         }
-        self.stats.used += captions.len() as u64;
-        let tokens = match tokenize(&self.tokenizer, &captions, self.context_length) {
-            Ok(tokens) => tokens,
-            Err(e) => return Some(Err(e)),
-        };
-        let batch = Batch {
-            epoch: self.epoch,
-            index: self.index,
-            position: self.position,
-            images: ordinals,
-            pixels,
-            tokens,
-            captions,
-        };
-        self.index += 1;
-        Some(Ok(batch))
+        self.finish(pixels, captions, ordinals)
     }
 
     fn stats(&self) -> StreamStats {
