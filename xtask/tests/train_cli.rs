@@ -241,3 +241,26 @@ fn trains_from_a_csv_table_with_validation() {
     assert!((0.0..=1.0).contains(&r10), "{metrics}");
     assert!(out.join("model.safetensors").is_file());
 }
+
+#[test]
+fn gradient_checkpointing_trains_the_same_weights() {
+    // Recomputing activations in the backward pass changes memory, not results; and the
+    // steps after the first (new parameters, the clamped logit scale) keep the strategy.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let (d, c) = (data.to_str().unwrap(), data.join("config.json"));
+    let c = c.to_str().unwrap();
+    let plain = tmp.path().join("plain");
+    let run = xtask(&train_args(d, c, plain.to_str().unwrap()));
+    assert!(run.status.success(), "{}", stderr(&run));
+    let recomputed = tmp.path().join("recomputed");
+    let mut args = train_args(d, c, recomputed.to_str().unwrap());
+    args.push("--grad-checkpointing");
+    let run = xtask(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(
+        tensors(&recomputed.join("model.safetensors")),
+        tensors(&plain.join("model.safetensors"))
+    );
+}

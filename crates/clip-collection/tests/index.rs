@@ -115,11 +115,15 @@ fn exact_and_hnsw_indexes_find_the_nearest_rows() {
     let info = build_index(&collection, IndexKind::Hnsw).unwrap();
     assert_eq!((info.kind, info.rows), (IndexKind::Hnsw, ROWS - 1));
     let graph = Index::open(dir.path()).unwrap();
-    let mut found = 0;
+    // Approximate: the graph is built by parallel insertions, so it differs from run to run,
+    // and on random rows (the hardest case for a graph) a query may miss even itself.
+    let (mut found, mut itself) = (0, 0);
     for (&q, truth) in queries.iter().zip(&truth) {
         let hits = graph.search(&rows[q], 10).unwrap();
-        assert_eq!(hits[0].path, truth[0].path);
-        assert!((hits[0].score - 1.0).abs() < 1e-4, "{:?}", hits[0]);
+        if hits[0].path == truth[0].path {
+            assert!((hits[0].score - 1.0).abs() < 1e-4, "{:?}", hits[0]);
+            itself += 1;
+        }
         found += hits
             .iter()
             .filter(|h| truth.iter().any(|t| t.path == h.path))
@@ -127,6 +131,11 @@ fn exact_and_hnsw_indexes_find_the_nearest_rows() {
     }
     let recall = found as f64 / (10 * queries.len()) as f64;
     assert!(recall >= 0.95, "recall@10 {recall}");
+    assert!(
+        itself >= queries.len() - 2,
+        "{itself} of {} queries found themselves first",
+        queries.len()
+    );
 }
 
 #[test]

@@ -173,10 +173,18 @@ fn the_search_page_finds_images_by_typed_text_and_by_a_dropped_image() {
     let paths = session.results();
     assert_eq!(paths.len(), 4, "{paths:?}");
     assert!(paths[0].ends_with("red-circle.jpg"), "{paths:?}");
-    // The thumbnails loaded (an image that failed has no natural width).
-    let loaded = session.script(
-        "return [...document.querySelectorAll('figure.result img')].every(i => i.complete && i.naturalWidth === 256);",
-    );
+    // The thumbnails loaded (an image that failed has no natural width); they arrive after
+    // the results, so a loaded machine may need a moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let loaded = loop {
+        let loaded = session.script(
+            "return [...document.querySelectorAll('figure.result img')].every(i => i.complete && i.naturalWidth === 256);",
+        );
+        if loaded == json!(true) || Instant::now() > deadline {
+            break loaded;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(loaded, json!(true));
     let screenshot =
         session

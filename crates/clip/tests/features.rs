@@ -76,3 +76,13 @@ fn each_feature_brings_its_own_part() {
     let download = dependencies(&["--no-default-features", "--features", "download"]);
     assert!(!download.contains("image") && !download.contains("csv"));
 }
+
+#[test]
+fn mpi_is_opt_in() {
+    // Training across hosts needs the system's MPI library to build: never by default.
+    assert!(
+        !dependencies(&[]).contains("mpi"),
+        "MPI in the default build"
+    );
+    assert!(dependencies(&["--features", "mpi"]).contains("mpi"));
+}

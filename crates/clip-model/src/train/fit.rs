@@ -131,7 +131,7 @@ pub enum FitEvent<'a> {
 pub struct Pace {
     /// Steps taken.
     pub steps: usize,
-    /// Pairs trained on.
+    /// Pairs trained on (by every rank of a job).
     pub pairs: usize,
     /// Time in the model's steps.
     pub stepping: Duration,
@@ -376,7 +376,7 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
             None => trainer.step_on(pixels, &batch.tokens, spec.grad_accum, &workers),
         };
         stepping += step_started.elapsed();
-        pairs += batch.images.len();
+        pairs += stats.pairs;
         if !stats.loss.is_finite() {
             return Err(FitError::NonFiniteLoss {
                 loss: stats.loss,

@@ -150,6 +150,7 @@ impl Trainer {
             optim,
             options: state.options.clone(),
             step: state.step,
+            gradient_sum: Default::default(),
         };
         Ok((trainer, state))
     }

@@ -6,7 +6,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use clip_tokenizer::TokenBatch;
 
-use super::distributed::{Collective, gather_rows, sum_gradients};
+use super::distributed::{Collective, GradientSum, gather_rows};
 use super::loss::{contrastive_loss, in_batch_accuracy};
 use super::optimizer::{OptimOptions, clip_grad_norm};
 use crate::Clip;
@@ -27,6 +27,8 @@ pub struct StepStats {
     pub grad_norm: f64,
     /// Logit scale `t` after the update (the temperature is `exp(t)`).
     pub logit_scale: f64,
+    /// Pairs the loss contrasted: the batch, across all ranks of a job.
+    pub pairs: usize,
 }
 
 /// A model being trained, its optimiser and the number of steps taken.
@@ -39,6 +41,8 @@ pub struct Trainer {
     pub options: OptimOptions,
     /// Optimiser steps taken so far.
     pub step: usize,
+    /// The buffer of gradients summed over ranks ([`Trainer::step_across`]).
+    pub(crate) gradient_sum: GradientSum,
 }
 
 impl Trainer {
@@ -51,6 +55,7 @@ impl Trainer {
             optim,
             options,
             step: 0,
+            gradient_sum: GradientSum::default(),
         }
     }
 
@@ -88,7 +93,7 @@ impl Trainer {
         if devices.len() > 1 {
             let (loss, accuracy, grads) =
                 self.sharded_gradients(pixels, tokens, micro_batches, devices);
-            return self.apply(loss, accuracy, grads);
+            return self.apply(tokens.len(), loss, accuracy, grads);
         }
         let pieces = Pieces::new(&pixels, tokens, micro_batches);
         let model = &self.model;
@@ -108,7 +113,7 @@ impl Trainer {
             let results = pieces.gradients(model, all, &constants, &device, &device);
             sum_pieces(model, results)
         };
-        self.apply(loss, accuracy, grads)
+        self.apply(tokens.len(), loss, accuracy, grads)
     }
 
     /// [`Trainer::step_on`] as one rank of a job: `pixels` and `tokens` are this rank's rows
@@ -130,6 +135,9 @@ impl Trainer {
         let width = self.model.config.embed_dim;
         let rows = tokens.len();
         let pieces = Pieces::new(&pixels, tokens, micro_batches.max(devices.len()));
+        if pieces.len() == 1 && rows > 0 {
+            return self.step_across_once(pixels, tokens, group);
+        }
         let spread = devices.len().max(1);
         let mine = |d: usize| (0..pieces.len()).filter(move |j| j % spread == d);
 
@@ -148,6 +156,7 @@ impl Trainer {
             .unzip();
         let (images, offset) = gather_rows(group, images.concat(), width, &main);
         let (texts, _) = gather_rows(group, texts.concat(), width, &main);
+        let pairs = texts.dims()[0];
         let scale = self.model.logit_scale.val().detach();
         let out = contrastive_loss(images.clone(), texts.clone(), scale);
         let (loss, accuracy) = (scalar(out.loss), accuracy_of(&out.logits_per_image));
@@ -162,12 +171,41 @@ impl Trainer {
             });
             sum_pieces(&self.model, results).2
         };
-        let grads = sum_gradients(group, &self.model, grads);
-        self.apply(loss, accuracy, grads)
+        let grads = self.gradient_sum.sum(group, &self.model, grads);
+        self.apply(pairs, loss, accuracy, grads)
+    }
+
+    /// [`Trainer::step_across`] with this rank's rows in one piece on the model's device: one
+    /// forward pass whose features carry the graph, their values gathered from every rank
+    /// (open_clip's `gather_with_grad=False`), no recomputation.
+    fn step_across_once(
+        &mut self,
+        pixels: Tensor<4>,
+        tokens: &TokenBatch,
+        group: &dyn Collective,
+    ) -> StepStats {
+        let main = self.model.logit_scale.val().device();
+        let width = self.model.config.embed_dim;
+        let image = self.model.encode_image(pixels);
+        let text = self.model.encode_text(tokens);
+        let (images, offset) = gather_rows(group, values_of(image.clone().detach()), width, &main);
+        let (texts, _) = gather_rows(group, values_of(text.clone().detach()), width, &main);
+        let pairs = texts.dims()[0];
+        let constants = Constants::around(images, texts, offset, &[(0, tokens.len())]);
+        let (_, grads, loss, accuracy) =
+            constants.backward(&self.model, 0, image, text, &main, &main);
+        let grads = self.gradient_sum.sum(group, &self.model, grads);
+        self.apply(pairs, loss, accuracy, grads)
     }
 
     /// Clips `grads`, takes the optimiser step and clamps the logit scale.
-    fn apply(&mut self, loss: f64, accuracy: f64, mut grads: GradientsParams) -> StepStats {
+    fn apply(
+        &mut self,
+        pairs: usize,
+        loss: f64,
+        accuracy: f64,
+        mut grads: GradientsParams,
+    ) -> StepStats {
         let grad_norm = clip_grad_norm(&self.model, &mut grads, self.options.max_grad_norm);
         let lr = self.options.lr_at(self.step);
         let model = self.optim.step(lr, self.model.clone(), grads);
@@ -179,6 +217,7 @@ impl Trainer {
             lr,
             grad_norm,
             logit_scale: scalar(self.model.logit_scale.val()),
+            pairs,
         }
     }
 }
@@ -321,29 +360,9 @@ impl<'a> Pieces<'a> {
         which
             .map(|j| {
                 let (pixels, tokens) = self.get(j, device);
-                let mut image: Vec<Tensor<2>> = (constants.images.iter())
-                    .map(|t| t.clone().to_device(device))
-                    .collect();
-                let mut text: Vec<Tensor<2>> = (constants.texts.iter())
-                    .map(|t| t.clone().to_device(device))
-                    .collect();
-                image[constants.slot + j] = model.encode_image(pixels);
-                text[constants.slot + j] = model.encode_text(&tokens);
-                let scale = model.logit_scale.val();
-                let scale = if constants.scale_piece == Some(j) {
-                    scale
-                } else {
-                    scale.detach()
-                };
-                let out = contrastive_loss(Tensor::cat(image, 0), Tensor::cat(text, 0), scale);
-                let grads =
-                    GradientsParams::from_grads(out.loss.backward(), model).to_device(main, model);
-                (
-                    j,
-                    grads,
-                    scalar(out.loss),
-                    accuracy_of(&out.logits_per_image),
-                )
+                let image = model.encode_image(pixels);
+                let text = model.encode_text(&tokens);
+                constants.backward(model, j, image, text, device, main)
             })
             .collect()
     }
@@ -406,6 +425,42 @@ impl Constants {
     }
 }
 
+impl Constants {
+    /// Piece `j`'s gradients (moved to `main`) from its features with a graph, `image` and
+    /// `text`, put in their place among the constants on `device`, through the loss of the
+    /// whole batch; with that loss and the batch's in-batch accuracy.
+    fn backward(
+        &self,
+        model: &Clip,
+        j: usize,
+        image: Tensor<2>,
+        text: Tensor<2>,
+        device: &Device,
+        main: &Device,
+    ) -> PieceGradients {
+        let on_device = |all: &[Tensor<2>]| -> Vec<Tensor<2>> {
+            all.iter().map(|t| t.clone().to_device(device)).collect()
+        };
+        let (mut images, mut texts) = (on_device(&self.images), on_device(&self.texts));
+        images[self.slot + j] = image;
+        texts[self.slot + j] = text;
+        let scale = model.logit_scale.val();
+        let scale = if self.scale_piece == Some(j) {
+            scale
+        } else {
+            scale.detach()
+        };
+        let out = contrastive_loss(Tensor::cat(images, 0), Tensor::cat(texts, 0), scale);
+        let grads = GradientsParams::from_grads(out.loss.backward(), model).to_device(main, model);
+        (
+            j,
+            grads,
+            scalar(out.loss),
+            accuracy_of(&out.logits_per_image),
+        )
+    }
+}
+
 /// A tensor's values, in f32.
 fn values_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
@@ -430,13 +485,18 @@ fn sum_pieces(model: &Clip, results: Vec<PieceGradients>) -> (f64, f64, Gradient
 /// Keeps `t` in `[0, ln 100]`, as the reference training loops do after each step.
 fn clamp_logit_scale(mut model: Clip) -> Clip {
     model.logit_scale = model.logit_scale.map(|t| {
-        let (tracked, autodiff) = (t.is_require_grad(), t.is_autodiff());
-        // A fresh leaf: clamp outside the graph, then track it again.
-        let clamped = t.inner().clamp(0.0, MAX_LOGIT_SCALE);
-        match (autodiff, tracked) {
-            (true, true) => clamped.autodiff().require_grad(),
-            (true, false) => clamped.autodiff(),
-            _ => clamped,
+        let tracked = t.is_require_grad();
+        // A fresh leaf: clamp outside the graph, then track it again, with the device's
+        // gradient checkpointing (tensors of one operation must share it).
+        let Some(strategy) = t.gradient_checkpointing_strategy() else {
+            return t.clamp(0.0, MAX_LOGIT_SCALE);
+        };
+        let clamped = (t.inner().clamp(0.0, MAX_LOGIT_SCALE).autodiff())
+            .with_gradient_checkpointing_strategy(strategy);
+        if tracked {
+            clamped.require_grad()
+        } else {
+            clamped
         }
     });
     model

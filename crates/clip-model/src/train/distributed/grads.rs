@@ -8,39 +8,47 @@ use burn::tensor::{Tensor, TensorData};
 use super::Collective;
 use crate::Clip;
 
-/// The sum over the ranks of each rank's `grads` for `model`'s parameters. A parameter that
-/// no rank has a gradient for stays without one (the optimiser then leaves it alone, as it
-/// would in one process); one that some ranks lack counts as zero there.
-pub fn sum_gradients(
-    group: &dyn Collective,
-    model: &Clip,
-    grads: GradientsParams,
-) -> GradientsParams {
-    let mut flatten = Flatten {
-        grads,
-        values: Vec::new(),
-        present: Vec::new(),
-    };
-    model.visit(&mut flatten);
-    let Flatten {
-        mut values,
-        present,
-        ..
-    } = flatten;
-    // One message: the values, then one presence count per parameter.
-    let params = present.len();
-    values.extend(present);
-    group.all_reduce_sum(&mut values);
-    let present = values.split_off(values.len() - params);
-    let mut rebuild = Rebuild {
-        values: &values,
-        present: &present,
-        offset: 0,
-        param: 0,
-        grads: GradientsParams::new(),
-    };
-    model.visit(&mut rebuild);
-    rebuild.grads
+/// Sums gradients over the ranks, keeping its buffer between steps: the message is the size
+/// of the model (600 MB for ViT-B/32), and fresh pages for it every step cost more than the
+/// copy itself.
+#[derive(Default)]
+pub struct GradientSum {
+    flat: Vec<f32>,
+}
+
+impl GradientSum {
+    /// The sum over the ranks of each rank's `grads` for `model`'s parameters. A parameter
+    /// that no rank has a gradient for stays without one (the optimiser then leaves it alone,
+    /// as it would in one process); one that some ranks lack counts as zero there.
+    pub fn sum(
+        &mut self,
+        group: &dyn Collective,
+        model: &Clip,
+        grads: GradientsParams,
+    ) -> GradientsParams {
+        self.flat.clear();
+        let mut flatten = Flatten {
+            grads,
+            values: &mut self.flat,
+            present: Vec::new(),
+        };
+        model.visit(&mut flatten);
+        // One message: the values, then one presence count per parameter.
+        let present = flatten.present;
+        let params = present.len();
+        self.flat.extend(present);
+        group.all_reduce_sum(&mut self.flat);
+        let (values, present) = self.flat.split_at(self.flat.len() - params);
+        let mut rebuild = Rebuild {
+            values,
+            present,
+            offset: 0,
+            param: 0,
+            grads: GradientsParams::new(),
+        };
+        model.visit(&mut rebuild);
+        rebuild.grads
+    }
 }
 
 /// A checksum of `model`'s parameters (their sum and the sum of their absolute values, in
@@ -62,13 +70,13 @@ pub fn fingerprint(model: &Clip) -> [f64; 2] {
 }
 
 /// Appends every parameter's gradient (zeros where absent) and whether it was present.
-struct Flatten {
+struct Flatten<'a> {
     grads: GradientsParams,
-    values: Vec<f32>,
+    values: &'a mut Vec<f32>,
     present: Vec<f32>,
 }
 
-impl ModuleVisitor for Flatten {
+impl ModuleVisitor for Flatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let numel = param.shape().num_elements();
         match self.grads.remove::<D>(param.id) {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-pub use grads::{fingerprint, sum_gradients};
+pub use grads::{GradientSum, fingerprint};
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;
 pub use threads::ThreadGroup;

@@ -1,6 +1,7 @@
 //! The ranks of an MPI job (OpenMPI, MPICH, Intel MPI …, launched by `mpirun` or `srun`),
 //! through the `mpi` crate (rsmpi).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use mpi::collective::SystemOperation;
@@ -14,6 +15,8 @@ use super::{Collective, DistributedError, Watchdog};
 /// This process's place in an MPI job. MPI is finalised when it drops.
 pub struct Mpi {
     world: SimpleCommunicator,
+    /// The send side of all-reduces, kept between calls (see `GradientSum`).
+    scratch: Mutex<Vec<f32>>,
     watchdog: Watchdog,
     // Dropped last: finalises MPI.
     _universe: Universe,
@@ -53,6 +56,7 @@ impl Mpi {
         });
         Ok(Mpi {
             world,
+            scratch: Mutex::new(Vec::new()),
             watchdog,
             _universe: universe,
         })
@@ -95,8 +99,10 @@ impl Collective for Mpi {
     fn all_reduce_sum(&self, values: &mut [f32]) {
         let _watching = self.watchdog.watch("all-reduce");
         // MPI counts are 32-bit: a model of billions of parameters goes in pieces.
+        let mut send = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         for chunk in values.chunks_mut(1 << 28) {
-            let send = chunk.to_vec();
+            send.clear();
+            send.extend_from_slice(chunk);
             self.world
                 .all_reduce_into(&send[..], chunk, SystemOperation::sum());
         }
