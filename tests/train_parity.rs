@@ -352,3 +352,44 @@ fn ranks_match_one_process_and_pytorch() {
     );
     assert_matches_reference(&format!("{name} on {ranks} ranks"), name, losses, model);
 }
+
+#[test]
+fn ranks_with_two_devices_each_match_pytorch() {
+    // Two ranks, each spreading its rows over two workers (`--devices 2` under mpirun): the
+    // features of both levels are gathered and the gradients summed twice; still the whole
+    // batch's step.
+    let name = "tiny-vit";
+    let ranks = 2;
+    let runs: Vec<(Vec<f64>, Tensors)> = std::thread::scope(|s| {
+        let workers: Vec<_> = ThreadGroup::new(ranks)
+            .into_iter()
+            .map(|member| {
+                s.spawn(move || {
+                    let device = Device::flex().autodiff();
+                    let devices = [device.clone(), device];
+                    run_steps(name, |trainer, pixels, tokens| {
+                        let slice = RankSlice {
+                            rank: member.rank(),
+                            ranks,
+                        };
+                        let rows = slice.rows(tokens.len());
+                        let pixels = pixels.narrow(0, rows.start, rows.len());
+                        let tokens = tokens.slice_rows(rows.start, rows.end);
+                        trainer
+                            .step_across(pixels, &tokens, 1, &devices, &member)
+                            .loss
+                    })
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(runs[0], runs[1], "the ranks' runs differ");
+    let (losses, model) = &runs[0];
+    assert_matches_reference(
+        &format!("{name} on {ranks} ranks × 2 devices"),
+        name,
+        losses,
+        model,
+    );
+}
