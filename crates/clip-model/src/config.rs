@@ -50,6 +50,10 @@ pub struct ClipConfig {
     /// Width of one vision attention head (64 in OpenAI's models, 80 in open_clip's ViT-H/14).
     #[serde(default = "default_head_width")]
     pub vision_head_width: usize,
+    /// Hidden width of the vision MLPs when it is not `4 × vision_width` (open_clip's
+    /// `mlp_ratio`: 6144 in ViT-g/14, 8192 in ViT-bigG/14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision_mlp_width: Option<usize>,
 }
 
 fn quick_gelu() -> Activation {
@@ -232,6 +236,7 @@ impl ClipConfig {
                     self.embed_dim,
                 )
                 .with_activation(self.activation)
+                .with_mlp_width(self.vision_mlp_width)
                 .init(device),
             ),
             VisionLayers::ResNet(layers) => VisionEncoder::ResNet(
@@ -293,7 +298,7 @@ impl ClipConfig {
             }
         };
 
-        let (vision_layers, vision_width, vision_patch_size, image_resolution);
+        let (vision_layers, vision_width, vision_patch_size, image_resolution, vision_mlp_width);
         if shapes.contains_key("visual.proj") {
             let conv = shape("visual.conv1.weight")?;
             if conv.len() != 4 || conv[2] != conv[3] {
@@ -308,6 +313,11 @@ impl ClipConfig {
                 "visual.positional_embedding",
             )?;
             vision_layers = VisionLayers::Vit(count("visual.transformer.resblocks."));
+            let mlp = "visual.transformer.resblocks.0.mlp.c_fc.weight";
+            vision_mlp_width = match shapes.get(mlp).and_then(|s| s.first()) {
+                Some(&w) if w != 4 * vision_width => Some(w),
+                _ => None,
+            };
             vision_patch_size = Some(patch);
             image_resolution = patch * grid;
         } else {
@@ -321,6 +331,7 @@ impl ClipConfig {
                 "visual.attnpool.positional_embedding",
             )?;
             vision_layers = VisionLayers::ResNet(layers);
+            vision_mlp_width = None;
             vision_patch_size = None;
             image_resolution = side * 32;
         }
@@ -338,6 +349,7 @@ impl ClipConfig {
             transformer_layers: count("transformer.resblocks."),
             activation: Activation::QuickGelu,
             vision_head_width: 64,
+            vision_mlp_width,
         };
         config.validate()?;
         Ok(config)
@@ -358,6 +370,7 @@ fn text(width: usize) -> ClipConfig {
         transformer_layers: 12,
         activation: Activation::QuickGelu,
         vision_head_width: 64,
+        vision_mlp_width: None,
     }
 }
 

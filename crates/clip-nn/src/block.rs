@@ -14,6 +14,10 @@ pub struct ResidualAttentionBlockConfig {
     pub heads: usize,
     /// MLP non-linearity.
     pub activation: Activation,
+    /// MLP hidden width (default `4 × width`, OpenAI's; open_clip's `mlp_ratio` varies it:
+    /// 6144 for ViT-g/14's 1408, 8192 for ViT-bigG/14's 1664).
+    #[config(default = "None")]
+    pub mlp_width: Option<usize>,
 }
 
 /// A pre-LN transformer block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
@@ -35,7 +39,12 @@ impl ResidualAttentionBlockConfig {
         ResidualAttentionBlock {
             attn: MultiheadAttentionConfig::new(self.width, self.heads).init(device),
             ln_1: layer_norm(self.width, device),
-            mlp: MlpConfig::new(self.width, 4 * self.width, self.activation).init(device),
+            mlp: MlpConfig::new(
+                self.width,
+                self.mlp_width.unwrap_or(4 * self.width),
+                self.activation,
+            )
+            .init(device),
             ln_2: layer_norm(self.width, device),
         }
     }

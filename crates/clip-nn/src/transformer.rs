@@ -16,6 +16,9 @@ pub struct TransformerConfig {
     /// MLP non-linearity.
     #[config(default = "Activation::QuickGelu")]
     pub activation: Activation,
+    /// MLP hidden width (default `4 × width`).
+    #[config(default = "None")]
+    pub mlp_width: Option<usize>,
 }
 
 /// A stack of [`ResidualAttentionBlock`]s (`transformer.resblocks.N` in checkpoints).
@@ -28,7 +31,8 @@ pub struct Transformer {
 impl TransformerConfig {
     /// Builds the stack.
     pub fn init(&self, device: &Device) -> Transformer {
-        let block = ResidualAttentionBlockConfig::new(self.width, self.heads, self.activation);
+        let block = ResidualAttentionBlockConfig::new(self.width, self.heads, self.activation)
+            .with_mlp_width(self.mlp_width);
         Transformer {
             resblocks: (0..self.layers).map(|_| block.init(device)).collect(),
         }

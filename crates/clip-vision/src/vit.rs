@@ -23,6 +23,9 @@ pub struct VisionTransformerConfig {
     /// MLP non-linearity.
     #[config(default = "Activation::QuickGelu")]
     pub activation: Activation,
+    /// MLP hidden width (default `4 × width`; open_clip's `mlp_ratio · width`).
+    #[config(default = "None")]
+    pub mlp_width: Option<usize>,
 }
 
 /// OpenAI's ViT image encoder.
@@ -64,6 +67,7 @@ impl VisionTransformerConfig {
             ln_pre: layer_norm(self.width, device),
             transformer: TransformerConfig::new(self.width, self.layers, self.heads)
                 .with_activation(self.activation)
+                .with_mlp_width(self.mlp_width)
                 .init(device),
             ln_post: layer_norm(self.width, device),
             proj: normal(scale).init([self.width, self.output_dim], device),

@@ -11,6 +11,7 @@
 mod apply;
 mod hf;
 mod names;
+pub mod open_clip_config;
 pub mod pickle;
 mod save;
 mod tensors;
@@ -171,18 +172,27 @@ impl Checkpoint {
             .collect()
     }
 
-    /// The architecture: the recorded one if the file has it, else inferred from shapes.
+    /// The architecture: the recorded one if the file has it, else inferred from shapes and
+    /// completed by open_clip's `open_clip_config.json` when one lies beside the file.
     pub fn config(&self) -> Result<ClipConfig, LoadError> {
         if let Some(config) = &self.recorded_config {
             return Ok(config.clone());
         }
-        ClipConfig::infer(&self.shapes()).map_err(|e| match e {
+        let mut config = ClipConfig::infer(&self.shapes()).map_err(|e| match e {
             crate::ConfigError::MissingKey(key) => LoadError::MissingKey {
                 path: self.path.clone(),
                 key,
             },
             other => LoadError::architecture(&self.path, other),
-        })
+        })?;
+        let open_clip = matches!(self.format, Format::Safetensors | Format::TorchStateDict);
+        if let Some(file) = open_clip
+            .then(|| open_clip_config::beside(&self.path))
+            .flatten()
+        {
+            open_clip_config::apply(&mut config, &file)?;
+        }
+        Ok(config)
     }
 }
 

@@ -106,9 +106,7 @@ impl Source {
         }
         if let Some(repo) = name_or_path.strip_prefix("hf-hub:") {
             return Ok(Source::Url {
-                url: format!(
-                    "https://huggingface.co/{repo}/resolve/main/open_clip_model.safetensors"
-                ),
+                url: hf_hub_url(repo, "open_clip_model.safetensors"),
                 sha256: None,
             });
         }
@@ -143,6 +141,17 @@ impl Source {
             }
         }
     }
+}
+
+/// A file of a Hugging Face hub repository; `HF_ENDPOINT` (as huggingface_hub reads it)
+/// points at a mirror instead of huggingface.co.
+fn hf_hub_url(repo: &str, file: &str) -> String {
+    let endpoint =
+        std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".to_string());
+    format!(
+        "{}/{repo}/resolve/main/{file}",
+        endpoint.trim_end_matches('/')
+    )
 }
 
 /// OpenAI's URLs carry the file's SHA-256 as their last directory.
@@ -181,7 +190,21 @@ pub fn resolve(name_or_path: impl AsRef<Path>) -> Result<PathBuf, LoadError> {
         .ok_or_else(|| LoadError::io(given, std::io::ErrorKind::NotFound.into()))?;
     match Source::parse(text)? {
         Source::Path(path) => Ok(path),
-        source => source.fetch(&cache_dir()?),
+        source => {
+            let cache = cache_dir()?;
+            let weights = source.fetch(&cache)?;
+            if let Some(repo) = text.strip_prefix("hf-hub:") {
+                // What the shapes cannot tell (activation, head widths); found beside the
+                // weights by `Checkpoint::config`. A repository without one is read from the
+                // shapes alone, as before.
+                let config = Source::Url {
+                    url: hf_hub_url(repo, crate::checkpoint::open_clip_config::FILE_NAME),
+                    sha256: None,
+                };
+                let _ = config.fetch(&cache);
+            }
+            Ok(weights)
+        }
     }
 }
 

@@ -203,6 +203,7 @@ mod tests {
             transformer_layers: 2,
             activation: clip_nn::Activation::QuickGelu,
             vision_head_width: 32,
+            vision_mlp_width: None,
         }
     }
 

@@ -1,0 +1,100 @@
+//! open_clip's `open_clip_config.json`, which its `hf-hub` repositories ship beside the
+//! weights: what the weights' shapes cannot tell — the MLP's activation (`quick_gelu`) and
+//! the attention head widths (80 in ViT-H/14, 88 in ViT-g/14, 104 in ViT-bigG/14).
+
+use std::path::{Path, PathBuf};
+
+use clip_nn::Activation;
+use serde::Deserialize;
+
+use crate::{ClipConfig, LoadError};
+
+/// The file's name in an `hf-hub` repository.
+pub const FILE_NAME: &str = "open_clip_config.json";
+
+/// The weights' file names in open_clip's repositories, each replaced by [`FILE_NAME`] to find
+/// the configuration of a cached download (`TAG-open_clip_model.safetensors` →
+/// `TAG-open_clip_config.json`).
+const WEIGHT_NAMES: [&str; 2] = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"];
+
+#[derive(Deserialize)]
+struct File {
+    model_cfg: ModelCfg,
+}
+
+#[derive(Deserialize)]
+struct ModelCfg {
+    #[serde(default)]
+    quick_gelu: bool,
+    vision_cfg: VisionCfg,
+    text_cfg: TextCfg,
+}
+
+#[derive(Deserialize)]
+struct VisionCfg {
+    /// open_clip's default: 64.
+    #[serde(default = "head_width")]
+    head_width: usize,
+}
+
+#[derive(Deserialize)]
+struct TextCfg {
+    heads: Option<usize>,
+}
+
+fn head_width() -> usize {
+    64
+}
+
+/// The configuration file that belongs to the weights at `weights`, if there is one.
+pub fn beside(weights: &Path) -> Option<PathBuf> {
+    let name = weights.file_name()?.to_str()?;
+    let dir = weights.parent()?;
+    let own = WEIGHT_NAMES
+        .iter()
+        .find_map(|w| name.strip_suffix(w))
+        .map(|tag| dir.join(format!("{tag}{FILE_NAME}")));
+    own.into_iter()
+        .chain([dir.join(FILE_NAME)])
+        .find(|p| p.is_file())
+}
+
+/// `config` (inferred from the shapes) with what the file at `path` says: the activation, the
+/// vision head width and the text heads.
+pub fn apply(config: &mut ClipConfig, path: &Path) -> Result<(), LoadError> {
+    let bad = |detail: String| LoadError::corrupt(path, "open_clip configuration", detail);
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::io(path, e))?;
+    let file: File = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let model = file.model_cfg;
+    config.activation = if model.quick_gelu {
+        Activation::QuickGelu
+    } else {
+        Activation::Gelu
+    };
+    if config.vision_patch_size.is_some() {
+        config.vision_head_width = model.vision_cfg.head_width;
+    }
+    if let Some(heads) = model.text_cfg.heads {
+        config.transformer_heads = heads;
+    }
+    config
+        .validate()
+        .map_err(|e| bad(format!("does not fit the weights: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn found_beside_a_download_or_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let weights = dir.path().join("0123abcd-open_clip_model.safetensors");
+        assert_eq!(beside(&weights), None);
+        std::fs::write(dir.path().join(FILE_NAME), "{}").unwrap();
+        assert_eq!(beside(&weights), Some(dir.path().join(FILE_NAME)));
+        let own = dir.path().join("0123abcd-open_clip_config.json");
+        std::fs::write(&own, "{}").unwrap();
+        assert_eq!(beside(&weights), Some(own));
+    }
+}
