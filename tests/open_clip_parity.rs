@@ -120,6 +120,19 @@ fn serve(files: HashMap<String, Vec<u8>>) -> String {
     base
 }
 
+/// Runs `f` with `HF_ENDPOINT` at `base` and the download cache in `cache`; one test at a time
+/// (the environment is the process's).
+fn with_endpoint<T>(base: &str, cache: &Path, f: impl FnOnce() -> T) -> T {
+    static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_us = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: every test of this binary that touches the environment holds the lock.
+    unsafe {
+        std::env::set_var("HF_ENDPOINT", base);
+        std::env::set_var("CLIP_CACHE_DIR", cache);
+    }
+    f()
+}
+
 #[test]
 fn hf_hub_downloads_the_configuration_with_the_weights() {
     let dir = fixture("models/open-clip-gelu-96");
@@ -136,14 +149,41 @@ fn hf_hub_downloads_the_configuration_with_the_weights() {
     ]);
     let base = serve(files);
     let cache = tempfile::tempdir().unwrap();
-    // SAFETY: the only test in this binary that reads or writes the environment.
-    unsafe {
-        std::env::set_var("HF_ENDPOINT", &base);
-        std::env::set_var("CLIP_CACHE_DIR", cache.path());
-    }
-    let model =
-        Clip::load("hf-hub:laion/tiny-gelu", &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
+    let model = with_endpoint(&base, cache.path(), || {
+        Clip::load("hf-hub:laion/tiny-gelu", &Device::flex())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(model.config.activation, Activation::Gelu);
     assert_eq!(model.config.vision_head_width, 96);
     assert_matches("hf-hub:laion/tiny-gelu", &model, &dir);
+}
+
+#[test]
+fn a_pretrained_tag_downloads_its_weights_with_the_models_configuration() {
+    // `ViT-B-32/laion2b_s34b_b79k` → laion/CLIP-ViT-B-32-laion2B-s34B-b79K; the repository
+    // served here has only the .bin (older repositories), so the safetensors' 404 falls back.
+    let repo = "/laion/CLIP-ViT-B-32-laion2B-s34B-b79K/resolve/main";
+    let files = HashMap::from([(
+        format!("{repo}/open_clip_pytorch_model.bin"),
+        b"weights".to_vec(),
+    )]);
+    let base = serve(files);
+    let cache = tempfile::tempdir().unwrap();
+    let weights = with_endpoint(&base, cache.path(), || {
+        clip_model::hub::resolve("ViT-B-32/laion2b_s34b_b79k")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        weights
+            .to_str()
+            .unwrap()
+            .ends_with("-open_clip_pytorch_model.bin")
+    );
+    assert_eq!(std::fs::read(&weights).unwrap(), b"weights");
+    let config =
+        clip_model::checkpoint::open_clip_config::beside(&weights).expect("written beside");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+    assert_eq!(json["model_cfg"]["vision_cfg"]["width"], 768);
+    assert_eq!(json["model_cfg"]["quick_gelu"], false);
 }

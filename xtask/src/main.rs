@@ -37,6 +37,8 @@ enum Command {
     Embed(commands::embed::Args),
     /// Make an embedded collection searchable.
     Index(commands::index::Args),
+    /// The models `--weights NAME` loads by name: OpenAI's and open_clip's pretrained tags.
+    ListModels(commands::list_models::Args),
     /// The synthetic image–caption set as webdataset shards of any size.
     MakeShards(commands::make_shards::Args),
     /// Zero-shot: one image against candidate labels, probabilities best first.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Embed(args) => commands::embed::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Index(args) => commands::index::run(args),
+        Command::ListModels(args) => commands::list_models::run(args),
         Command::MakeShards(args) => commands::make_shards::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Preprocess(args) => commands::preprocess::run(args),

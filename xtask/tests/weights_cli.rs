@@ -191,3 +191,27 @@ fn embed_rejects_bad_input() {
     assert!(!run.status.success());
     assert!(stderr(&run).contains("nothing to embed"));
 }
+
+#[test]
+fn list_models_names_openai_and_open_clip_tags() {
+    let run = xtask(&["list-models"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        out.lines().any(|l| l == "ViT-B/32\tOpenAI's release"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l
+            == "ViT-bigG-14/laion2b_s39b_b160k\thf-hub:laion/CLIP-ViT-bigG-14-laion2B-39B-b160k"),
+        "{out}"
+    );
+    // Architectures not built here (SigLIP, CoCa, timm towers) are not offered.
+    assert!(!out.contains("SigLIP") && !out.contains("coca"), "{out}");
+    let run = xtask(&["list-models", "bigg"]);
+    let out = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        out.lines().count() >= 2 && out.lines().all(|l| l.contains("bigG")),
+        "{out}"
+    );
+}

@@ -49,7 +49,9 @@ pub enum LoadError {
     },
     /// Neither a file nor a name, URL or hub reference this crate resolves.
     #[error(
-        "{}: no such file, and not a model name ({}), an http(s) URL or hf-hub:ORG/REPO",
+        "{}: no such file, and not a model name ({}), an open_clip MODEL/TAG (e.g. \
+         ViT-B-32/laion2b_s34b_b79k; `cargo xtask list-models` lists them), an http(s) URL or \
+         hf-hub:ORG/REPO",
         given.display(),
         crate::available_models().join(", ")
     )]

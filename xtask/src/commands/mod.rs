@@ -6,6 +6,7 @@ pub mod demo;
 pub mod embed;
 pub mod eval;
 pub mod index;
+pub mod list_models;
 pub mod make_shards;
 pub mod predict;
 pub mod preprocess;

@@ -13,6 +13,7 @@
 mod digest;
 #[cfg(feature = "download")]
 mod download;
+pub mod open_clip;
 
 use std::path::{Path, PathBuf};
 
@@ -188,6 +189,9 @@ pub fn resolve(name_or_path: impl AsRef<Path>) -> Result<PathBuf, LoadError> {
     let text = given
         .to_str()
         .ok_or_else(|| LoadError::io(given, std::io::ErrorKind::NotFound.into()))?;
+    if let Some(pretrained) = open_clip::find(text) {
+        return fetch_open_clip(pretrained, &cache_dir()?);
+    }
     match Source::parse(text)? {
         Source::Path(path) => Ok(path),
         source => {
@@ -206,6 +210,36 @@ pub fn resolve(name_or_path: impl AsRef<Path>) -> Result<PathBuf, LoadError> {
             Ok(weights)
         }
     }
+}
+
+/// The weights of an open_clip tag from its hub repository (`open_clip_model.safetensors`,
+/// else `open_clip_pytorch_model.bin`, as open_clip tries them), with the tag's
+/// `open_clip_config.json` written beside them.
+fn fetch_open_clip(pretrained: &open_clip::Pretrained, cache: &Path) -> Result<PathBuf, LoadError> {
+    let mut first_error = None;
+    for file in ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"] {
+        let source = Source::Url {
+            url: hf_hub_url(&pretrained.hf_hub, file),
+            sha256: None,
+        };
+        match source.fetch(cache) {
+            Ok(weights) => {
+                let name = weights.file_name().and_then(|n| n.to_str()).unwrap_or(file);
+                let tag = name.strip_suffix(file).unwrap_or("");
+                let config = cache.join(format!(
+                    "{tag}{}",
+                    crate::checkpoint::open_clip_config::FILE_NAME
+                ));
+                crate::fs::write_bytes_atomic(&config, pretrained.config_json().as_bytes())
+                    .map_err(|e| LoadError::io(&config, std::io::Error::other(e.to_string())))?;
+                return Ok(weights);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.expect("two files were tried"))
 }
 
 /// The cache directory: `CLIP_CACHE_DIR`, else the platform cache directory + `clip`.

@@ -1,0 +1,110 @@
+//! open_clip's pretrained tags by name, as `open_clip.create_model_and_transforms("ViT-B-32",
+//! pretrained="laion2b_s34b_b79k")` resolves them: `ViT-B-32/laion2b_s34b_b79k` names the
+//! weights in a Hugging Face hub repository, and the architecture comes from open_clip's
+//! configuration of the model (head widths, MLP ratio, activation), written beside the
+//! download as `open_clip_config.json` for [`Checkpoint::config`](crate::Checkpoint::config).
+//!
+//! The table is data generated from the open-clip-torch package by
+//! `tests/reference/gen_open_clip_models.py` (its version in [`Table::open_clip_version`]):
+//! the tags of every architecture this project builds.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+/// open_clip's configurations and tags.
+#[derive(Debug, Deserialize)]
+pub struct Table {
+    /// The open-clip-torch release the table was generated from.
+    pub open_clip_version: String,
+    /// `model_cfg` of each architecture, as in open_clip's `model_configs/*.json`.
+    pub models: BTreeMap<String, serde_json::Value>,
+    /// Every tag of those architectures.
+    pub pretrained: Vec<Pretrained>,
+}
+
+/// One pretrained tag.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pretrained {
+    /// open_clip's architecture name (`ViT-B-32`).
+    pub model: String,
+    /// The tag (`laion2b_s34b_b79k`).
+    pub tag: String,
+    /// The hub repository of the weights (`laion/CLIP-ViT-B-32-laion2B-s34B-b79K`).
+    pub hf_hub: String,
+    /// Where open_clip downloaded the weights before the hub, if anywhere.
+    pub url: String,
+    /// Whether the weights were trained with QuickGELU (the tag's word over the model's).
+    pub quick_gelu: bool,
+    /// Per-channel mean of the preprocessing.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation of the preprocessing.
+    pub std: Vec<f32>,
+    /// `shortest` (resize the short side, centre crop) or `squash`.
+    pub resize_mode: String,
+}
+
+static DATA: &str = include_str!("../../data/open_clip_models.json");
+
+/// The table (parsed once).
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| serde_json::from_str(DATA).expect("the generated table parses"))
+}
+
+/// The tag `name` names: `MODEL/TAG`, the tag in any case (as open_clip lower-cases it).
+pub fn find(name: &str) -> Option<&'static Pretrained> {
+    let (model, tag) = name.split_once('/')?;
+    table()
+        .pretrained
+        .iter()
+        .find(|p| p.model == model && p.tag.eq_ignore_ascii_case(tag))
+}
+
+impl Pretrained {
+    /// `MODEL/TAG`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.model, self.tag)
+    }
+
+    /// The `open_clip_config.json` an hf-hub repository of these weights would hold: the
+    /// model's configuration with the tag's activation, and its preprocessing.
+    pub fn config_json(&self) -> String {
+        let mut model = table().models[&self.model].clone();
+        model["quick_gelu"] = self.quick_gelu.into();
+        let config = serde_json::json!({
+            "model_cfg": model,
+            "preprocess_cfg": {
+                "mean": self.mean,
+                "std": self.std,
+                "resize_mode": self.resize_mode,
+            },
+        });
+        serde_json::to_string_pretty(&config).expect("JSON values serialise") + "\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_resolve_to_their_repositories_and_architectures() {
+        let t = find("ViT-B-32/laion2b_s34b_b79k").unwrap();
+        assert_eq!(t.hf_hub, "laion/CLIP-ViT-B-32-laion2B-s34B-b79K");
+        assert!(!t.quick_gelu);
+        let g = find("ViT-bigG-14/LAION2B_S39B_B160K").unwrap();
+        let json: serde_json::Value = serde_json::from_str(&g.config_json()).unwrap();
+        assert_eq!(json["model_cfg"]["vision_cfg"]["head_width"], 104);
+        assert_eq!(json["model_cfg"]["vision_cfg"]["mlp_ratio"], 4.9231);
+        // OpenAI's weights through open_clip keep QuickGELU.
+        assert!(find("ViT-B-32/openai").unwrap().quick_gelu);
+        assert!(find("ViT-B-32/no_such_tag").is_none() && find("ViT-B/32").is_none());
+        assert!(
+            table().pretrained.len() >= 90,
+            "{}",
+            table().pretrained.len()
+        );
+    }
+}
