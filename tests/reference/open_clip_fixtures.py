@@ -11,6 +11,11 @@ nine do not: exact GELU (quick_gelu false), a vision head width other than 64 (9
 the shapes alone suggest three) and an MLP ratio other than 4 (4.9231, bigG's: int(192 · 4.9231) =
 945 hidden units). Built by open_clip.model.CLIP from
 the open-clip-torch package (version recorded in the config's "open_clip_version").
+
+Also writes tests/fixtures/preprocess/open_clip.npz: open_clip.image_transform (eval) at 224 of
+photo.png and tall.png (lossless: the JPEG decoders differ, see preprocess_parity.rs) under the two preprocess_cfg variants its tags use besides OpenAI's —
+mean/std 0.5 (ViT-L-14 laion2b_s32b_b82k, SigLIP) and resize_mode "squash" (DFN) — as
+`half/NAME` and `squash/NAME` [3, 224, 224].
 """
 
 import json
@@ -66,6 +71,25 @@ def main():
              image_features=image.numpy(), text_features=text.numpy(),
              logit_scale=np.array([model.logit_scale.item()], dtype=np.float32))
     print(f"wrote {OUT}", file=sys.stderr)
+    transforms()
+
+
+def transforms():
+    from PIL import Image
+
+    images = Path(__file__).resolve().parents[1] / "fixtures" / "images"
+    variants = {
+        "half": open_clip.image_transform(224, is_train=False, mean=(0.5,) * 3, std=(0.5,) * 3),
+        "squash": open_clip.image_transform(224, is_train=False, resize_mode="squash"),
+    }
+    out = {}
+    for name in ["photo.png", "tall.png"]:
+        image = Image.open(images / name)
+        for variant, transform in variants.items():
+            out[f"{variant}/{name}"] = transform(image).numpy()
+    path = images.parent / "preprocess" / "open_clip.npz"
+    np.savez(path, **out)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ pub fn embed_collection(
     write_manifest(collection, part, &manifest)?;
 
     let mut next_seq = shards.last().map_or(0, |(seq, _)| seq + 1);
-    let preprocessor = Preprocessor::new(model.image_resolution());
+    let preprocessor = model.preprocessor();
     let dim = model.config.embed_dim;
     let batch = options.batch_size.max(1);
     let shard_rows = options.shard_rows.max(1);

@@ -144,6 +144,16 @@ impl Clip {
     pub fn image_resolution(&self) -> usize {
         self.config.image_resolution
     }
+
+    /// The image transform this model was trained with: OpenAI's at its resolution, or its
+    /// open_clip configuration's mean, standard deviation and resize mode.
+    pub fn preprocessor(&self) -> clip_vision::preprocess::Preprocessor {
+        let p = clip_vision::preprocess::Preprocessor::new(self.config.image_resolution);
+        match self.config.image_transform {
+            Some(t) => p.with_normalization(t.mean, t.std).with_squash(t.squash),
+            None => p,
+        }
+    }
 }
 
 /// A tensor's values on the host, row-major, in f32 whatever the device computes in.

@@ -54,6 +54,23 @@ pub struct ClipConfig {
     /// `mlp_ratio`: 6144 in ViT-g/14, 8192 in ViT-bigG/14).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vision_mlp_width: Option<usize>,
+    /// How the model's images are prepared when it is not OpenAI's `_transform` (open_clip's
+    /// `preprocess_cfg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_transform: Option<ImageTransform>,
+}
+
+/// open_clip's `preprocess_cfg` for models trained with another normalisation or resizing
+/// than OpenAI's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ImageTransform {
+    /// Per-channel mean of `Normalize`.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation of `Normalize`.
+    pub std: [f32; 3],
+    /// `resize_mode="squash"`: both sides to the resolution, no crop.
+    #[serde(default)]
+    pub squash: bool,
 }
 
 fn quick_gelu() -> Activation {
@@ -350,6 +367,7 @@ impl ClipConfig {
             activation: Activation::QuickGelu,
             vision_head_width: 64,
             vision_mlp_width,
+            image_transform: None,
         };
         config.validate()?;
         Ok(config)
@@ -371,6 +389,7 @@ fn text(width: usize) -> ClipConfig {
         activation: Activation::QuickGelu,
         vision_head_width: 64,
         vision_mlp_width: None,
+        image_transform: None,
     }
 }
 

@@ -3,7 +3,6 @@
 
 use burn::tensor::Tensor;
 use clip_model::Clip;
-use clip_vision::preprocess::Preprocessor;
 
 use crate::{LabelledImages, TopK, ZeroShotError};
 
@@ -19,7 +18,7 @@ pub fn evaluate(
 ) -> Result<TopK, ZeroShotError> {
     images.check_labels(weights.dims()[1])?;
     let labels = images.labels();
-    let preprocessor = Preprocessor::new(model.image_resolution());
+    let preprocessor = model.preprocessor();
     let device = model.logit_scale.val().device();
     let mut counts = TopK::default();
     images.for_each_chunk(preprocessor, |rows| -> Result<(), ZeroShotError> {
@@ -48,7 +47,7 @@ pub fn image_features(
     batch: usize,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<f32>, ZeroShotError> {
-    let preprocessor = Preprocessor::new(model.image_resolution());
+    let preprocessor = model.preprocessor();
     let mut out = Vec::with_capacity(images.len() * model.config.embed_dim);
     images.for_each_chunk(preprocessor, |rows| -> Result<(), ZeroShotError> {
         out.extend(model.image_features(&rows.concat(), batch.max(1), |_| {}));

@@ -35,7 +35,7 @@ impl ClipPipeline {
     /// Wraps a model already on `device`.
     pub fn new(model: Clip, device: &Device) -> Self {
         ClipPipeline {
-            preprocessor: Preprocessor::new(model.image_resolution()),
+            preprocessor: model.preprocessor(),
             model,
             tokenizer: Tokenizer::new(),
             device: device.clone(),

@@ -11,7 +11,6 @@ use clip_model::data::{PairSet, Split, read_flickr8k};
 use clip_model::train::OptimOptions;
 use clip_model::{Clip, ClipConfig, VisionLayers};
 use clip_tokenizer::Tokenizer;
-use clip_vision::preprocess::Preprocessor;
 use clip_zeroshot::{Prompts, zeroshot_classifier, zeroshot_logits};
 
 use crate::training;
@@ -62,6 +61,7 @@ pub fn tiny_config() -> ClipConfig {
         activation: clip_nn::Activation::QuickGelu,
         vision_head_width: 32,
         vision_mlp_width: None,
+        image_transform: None,
     }
 }
 
@@ -210,7 +210,7 @@ fn evaluate(model: &Clip, test: &[Labelled]) -> Result<Evaluation> {
         TEMPLATES.iter().map(|t| t.to_string()).collect(),
     )?;
     let weights = zeroshot_classifier(model, &Tokenizer::new(), &prompts, 256, |_| {})?;
-    let preprocessor = Preprocessor::new(model.image_resolution());
+    let preprocessor = model.preprocessor();
     let mut hits = [(0usize, 0usize); 2];
     let mut by_class = std::collections::BTreeMap::<usize, (usize, usize)>::new();
     let mut confusions = std::collections::BTreeMap::<(usize, usize), usize>::new();

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clip_model::Clip;
-use clip_vision::preprocess::Preprocessor;
 use ndarray::{Array2, Array4};
 
 use crate::commands::preprocess::skipped_list;
@@ -131,7 +130,7 @@ pub fn run(args: Args) -> Result<()> {
         bar.finish_and_clear();
         Array2::from_shape_vec((n, embed_dim), out)?
     } else if !args.images.is_empty() {
-        let preprocessor = Preprocessor::new(model.image_resolution());
+        let preprocessor = model.preprocessor();
         let mut out = Vec::with_capacity(args.images.len() * embed_dim);
         skipped = preprocess_chunks(&args.images, preprocessor, args.skip_bad, |rows| {
             // Skipped images (NaN rows) get NaN features without a forward pass.

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clip_model::Clip;
 use clip_tokenizer::Tokenizer;
-use clip_vision::preprocess::Preprocessor;
 
 use clip::device::{Backend, Precision};
 
@@ -50,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
     let image = clip_vision::preprocess::open(&args.image)?;
     let device = args.backend.device_in(args.dtype)?;
     let model = Clip::load(&args.weights, &device)?;
-    let preprocessor = Preprocessor::new(model.image_resolution());
+    let preprocessor = model.preprocessor();
     let pixels = preprocessor.to_tensor(&[preprocessor.pixels(&image)], &device);
     let ranked = clip_zeroshot::label_probabilities(
         &model,

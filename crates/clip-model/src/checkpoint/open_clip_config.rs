@@ -20,6 +20,14 @@ const WEIGHT_NAMES: [&str; 2] = ["open_clip_model.safetensors", "open_clip_pytor
 #[derive(Deserialize)]
 struct File {
     model_cfg: ModelCfg,
+    preprocess_cfg: Option<PreprocessCfg>,
+}
+
+#[derive(Deserialize)]
+struct PreprocessCfg {
+    mean: Option<[f32; 3]>,
+    std: Option<[f32; 3]>,
+    resize_mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +84,20 @@ pub fn apply(config: &mut ClipConfig, path: &Path) -> Result<(), LoadError> {
     }
     if let Some(heads) = model.text_cfg.heads {
         config.transformer_heads = heads;
+    }
+    if let Some(pre) = file.preprocess_cfg {
+        use clip_vision::preprocess::{MEAN, STD};
+        let transform = crate::ImageTransform {
+            mean: pre.mean.unwrap_or(MEAN),
+            std: pre.std.unwrap_or(STD),
+            squash: match pre.resize_mode.as_deref() {
+                None | Some("shortest") => false,
+                Some("squash") => true,
+                Some(other) => return Err(bad(format!("resize_mode '{other}' is not built here"))),
+            },
+        };
+        let openai = transform.mean == MEAN && transform.std == STD && !transform.squash;
+        config.image_transform = (!openai).then_some(transform);
     }
     config
         .validate()

@@ -204,6 +204,7 @@ mod tests {
             activation: clip_nn::Activation::QuickGelu,
             vision_head_width: 32,
             vision_mlp_width: None,
+            image_transform: None,
         }
     }
 

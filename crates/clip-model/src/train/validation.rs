@@ -12,7 +12,7 @@ use crate::{Clip, ClipConfig};
 /// A validation set: a list (every caption of every image) or shards (read in order, one
 /// caption per sample).
 pub(super) enum Validation {
-    Pairs(BatchLoader),
+    Pairs(Box<BatchLoader>),
     Shards(Box<ShardLoader>),
 }
 
@@ -26,14 +26,14 @@ impl Validation {
     ) -> Result<Self, DataError> {
         let (resolution, context) = (config.image_resolution, config.context_length);
         Ok(match set {
-            PairSet::Pairs(data) => Validation::Pairs(BatchLoader::new(
+            PairSet::Pairs(data) => Validation::Pairs(Box::new(BatchLoader::new(
                 data,
                 resolution,
                 context,
                 batch_size,
                 seed,
                 cache_bytes,
-            )),
+            ))),
             PairSet::Shards(data, options) => {
                 let options = StreamOptions {
                     shuffle_buffer: 1,

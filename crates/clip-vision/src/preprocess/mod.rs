@@ -70,10 +70,14 @@ fn crop_offset(len: usize, n: usize) -> i64 {
     }
 }
 
-/// OpenAI's `_transform(n_px)` for one resolution.
+/// OpenAI's `_transform(n_px)` for one resolution, or open_clip's `image_transform` with a
+/// model's own mean, standard deviation and resize mode.
 #[derive(Clone, Copy, Debug)]
 pub struct Preprocessor {
     resolution: usize,
+    mean: [f32; 3],
+    std: [f32; 3],
+    squash: bool,
 }
 
 impl Preprocessor {
@@ -83,7 +87,27 @@ impl Preprocessor {
     /// If `resolution` is 0.
     pub fn new(resolution: usize) -> Self {
         assert!(resolution > 0, "resolution must be positive");
-        Preprocessor { resolution }
+        Preprocessor {
+            resolution,
+            mean: MEAN,
+            std: STD,
+            squash: false,
+        }
+    }
+
+    /// `Normalize(mean, std)` with a model's own values (open_clip's `preprocess_cfg`; 0.5
+    /// for SigLIP and some LAION models) instead of OpenAI's.
+    pub fn with_normalization(mut self, mean: [f32; 3], std: [f32; 3]) -> Self {
+        (self.mean, self.std) = (mean, std);
+        self
+    }
+
+    /// open_clip's `resize_mode="squash"`: both sides resized to the resolution, the aspect
+    /// ratio not kept, nothing cropped (DFN's and SigLIP's models), instead of the short side
+    /// resized and the centre cropped.
+    pub fn with_squash(mut self, squash: bool) -> Self {
+        self.squash = squash;
+        self
     }
 
     /// The output side length.
@@ -96,7 +120,11 @@ impl Preprocessor {
     pub fn rgb(&self, image: &PilImage) -> Vec<u8> {
         let n = self.resolution;
         let (w, h) = image.size();
-        let (out_w, out_h) = resized_size(w, h, n);
+        let (out_w, out_h) = if self.squash {
+            (n, n)
+        } else {
+            resized_size(w, h, n)
+        };
         let window = Window {
             left: crop_offset(out_w, n),
             top: crop_offset(out_h, n),
@@ -108,7 +136,7 @@ impl Preprocessor {
 
     /// The whole transform: normalised `[3, R, R]` f32 pixels.
     pub fn pixels(&self, image: &PilImage) -> Vec<f32> {
-        normalize(&self.rgb(image))
+        normalize_with(&self.rgb(image), self.mean, self.std)
     }
 
     /// Stacks preprocessed images into the `[N, 3, R, R]` tensor the encoders take.
@@ -151,15 +179,21 @@ pub fn pixels_to_tensor(pixels: Vec<f32>, resolution: usize, device: &Device) ->
     )
 }
 
-/// `ToTensor` + `Normalize`: `[H, W, 3]` bytes → `[3, H, W]` f32, computed in f32 as torch
-/// does (`v / 255`, then `(x − mean) / std`).
+/// `ToTensor` + `Normalize` with OpenAI's mean and standard deviation: `[H, W, 3]` bytes →
+/// `[3, H, W]` f32.
 pub fn normalize(rgb: &[u8]) -> Vec<f32> {
+    normalize_with(rgb, MEAN, STD)
+}
+
+/// `ToTensor` + `Normalize(mean, std)`: `[H, W, 3]` bytes → `[3, H, W]` f32, computed in f32
+/// as torch does (`v / 255`, then `(x − mean) / std`).
+pub fn normalize_with(rgb: &[u8], mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
     let n = rgb.len() / 3;
     let mut out = vec![0.0f32; rgb.len()];
     for c in 0..3 {
         let plane = &mut out[c * n..(c + 1) * n];
         for (o, px) in plane.iter_mut().zip(rgb.chunks_exact(3)) {
-            *o = (f32::from(px[c]) / 255.0 - MEAN[c]) / STD[c];
+            *o = (f32::from(px[c]) / 255.0 - mean[c]) / std[c];
         }
     }
     out
