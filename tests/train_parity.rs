@@ -284,6 +284,37 @@ fn pieces_on_two_devices_match_pytorch() {
     check_steps_on("tiny-vit", 2, &[device.clone(), device]);
 }
 
+/// The fixture's steps on `ranks` ranks as threads, each taking its rows of every batch and
+/// spreading them over `devices` workers: each rank's step losses and final parameters.
+fn on_ranks(name: &str, ranks: usize, devices: usize) -> Vec<(Vec<f64>, Tensors)> {
+    std::thread::scope(|s| {
+        let workers: Vec<_> = ThreadGroup::new(ranks)
+            .into_iter()
+            .map(|member| {
+                s.spawn(move || {
+                    let devices = match devices {
+                        1 => Vec::new(),
+                        n => vec![Device::flex().autodiff(); n],
+                    };
+                    let slice = RankSlice {
+                        rank: member.rank(),
+                        ranks,
+                    };
+                    run_steps(name, |trainer, pixels, tokens| {
+                        let rows = slice.rows(tokens.len());
+                        let pixels = pixels.narrow(0, rows.start, rows.len());
+                        let tokens = tokens.slice_rows(rows.start, rows.end);
+                        trainer
+                            .step_across(pixels, &tokens, 1, &devices, &member)
+                            .loss
+                    })
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn ranks_match_one_process_and_pytorch() {
     // Three ranks as threads of this process (MPI's processes are xtask/tests/distributed_cli.rs),
@@ -299,26 +330,7 @@ fn ranks_match_one_process_and_pytorch() {
     let (one_losses, one_model) = run_steps(name, |trainer, pixels, tokens| {
         trainer.step(pixels, tokens, ranks).loss
     });
-    let runs: Vec<(Vec<f64>, Tensors)> = std::thread::scope(|s| {
-        let workers: Vec<_> = ThreadGroup::new(ranks)
-            .into_iter()
-            .map(|member| {
-                s.spawn(move || {
-                    run_steps(name, |trainer, pixels, tokens| {
-                        let slice = RankSlice {
-                            rank: member.rank(),
-                            ranks,
-                        };
-                        let rows = slice.rows(tokens.len());
-                        let pixels = pixels.narrow(0, rows.start, rows.len());
-                        let tokens = tokens.slice_rows(rows.start, rows.end);
-                        trainer.step_across(pixels, &tokens, 1, &[], &member).loss
-                    })
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).collect()
-    });
+    let runs = on_ranks(name, ranks, 1);
     for (rank, (losses, model)) in runs.iter().enumerate() {
         assert_eq!(losses, &runs[0].0, "rank {rank}'s losses are rank 0's");
         assert_eq!(model, &runs[0].1, "rank {rank}'s weights are rank 0's");
@@ -360,30 +372,7 @@ fn ranks_with_two_devices_each_match_pytorch() {
     // batch's step.
     let name = "tiny-vit";
     let ranks = 2;
-    let runs: Vec<(Vec<f64>, Tensors)> = std::thread::scope(|s| {
-        let workers: Vec<_> = ThreadGroup::new(ranks)
-            .into_iter()
-            .map(|member| {
-                s.spawn(move || {
-                    let device = Device::flex().autodiff();
-                    let devices = [device.clone(), device];
-                    run_steps(name, |trainer, pixels, tokens| {
-                        let slice = RankSlice {
-                            rank: member.rank(),
-                            ranks,
-                        };
-                        let rows = slice.rows(tokens.len());
-                        let pixels = pixels.narrow(0, rows.start, rows.len());
-                        let tokens = tokens.slice_rows(rows.start, rows.end);
-                        trainer
-                            .step_across(pixels, &tokens, 1, &devices, &member)
-                            .loss
-                    })
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).collect()
-    });
+    let runs = on_ranks(name, ranks, 2);
     assert_eq!(runs[0], runs[1], "the ranks' runs differ");
     let (losses, model) = &runs[0];
     assert_matches_reference(
