@@ -13,9 +13,11 @@ the shapes alone suggest three) and an MLP ratio other than 4 (4.9231, bigG's: i
 the open-clip-torch package (version recorded in the config's "open_clip_version").
 
 Also writes tests/fixtures/preprocess/open_clip.npz: open_clip.image_transform (eval) at 224 of
-photo.png and tall.png (lossless: the JPEG decoders differ, see preprocess_parity.rs) under the two preprocess_cfg variants its tags use besides OpenAI's —
-mean/std 0.5 (ViT-L-14 laion2b_s32b_b82k, SigLIP) and resize_mode "squash" (DFN) — as
-`half/NAME` and `squash/NAME` [3, 224, 224].
+photo.png, tall.png and portrait.png (written beside it; lossless: the JPEG decoders differ, see
+preprocess_parity.rs) under the two preprocess_cfg variants its tags use besides OpenAI's —
+mean/std 0.5 (ViT-L-14 laion2b_s32b_b82k, SigLIP) and resize_mode "squash" (DFN) — and OpenAI's
+own, as `half/NAME`, `squash/NAME` and `shortest/NAME` [3, 224, 224]. Squashing tall.png and
+shrinking portrait.png take Pillow 13's vertical-first pass order.
 """
 
 import json
@@ -82,13 +84,19 @@ def transforms():
         "half": open_clip.image_transform(224, is_train=False, mean=(0.5,) * 3, std=(0.5,) * 3),
         "squash": open_clip.image_transform(224, is_train=False, resize_mode="squash"),
     }
+    # A portrait whose height shrinks by more than twice the width's pixels (240 x 700 → 224 x
+    # 653): Pillow 13 runs the vertical pass first there, in OpenAI's own mode too.
+    portrait = Image.open(images / "photo.png").convert("RGB").resize((240, 700), Image.BICUBIC)
+    portrait.save(images.parent / "preprocess" / "portrait.png")
+    variants["shortest"] = open_clip.image_transform(224, is_train=False)
     out = {}
-    for name in ["photo.png", "tall.png"]:
-        image = Image.open(images / name)
+    for name, path in [("photo.png", images / "photo.png"), ("tall.png", images / "tall.png"),
+                       ("portrait.png", images.parent / "preprocess" / "portrait.png")]:
+        image = Image.open(path)
         for variant, transform in variants.items():
             out[f"{variant}/{name}"] = transform(image).numpy()
     path = images.parent / "preprocess" / "open_clip.npz"
-    np.savez(path, **out)
+    np.savez_compressed(path, **out)
     print(f"wrote {path}", file=sys.stderr)
 
 

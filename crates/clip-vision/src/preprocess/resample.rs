@@ -226,6 +226,9 @@ fn bicubic_bands<S: Sample, const B: usize>(
     let need_h = out_w != src.width;
     let need_v = out_h != src.height;
     let row_len = src.width * B;
+    if !horizontal_first(src.width, src.height, out_w, out_h) {
+        return vertical_first::<S, B>(src, out_w, out_h, window);
+    }
 
     // Vertical taps first: they decide which source rows the horizontal pass must produce.
     let vert = need_v.then(|| Coefficients::new::<S>(src.height, out_h, rows.clone()));
@@ -288,6 +291,87 @@ fn bicubic_bands<S: Sample, const B: usize>(
                 let r = y - src_rows.start;
                 out.copy_from_slice(&temp[r * temp_len..(r + 1) * temp_len]);
             }
+        }
+    }
+    Plane {
+        width: window.width,
+        height: window.height,
+        bands: src.bands,
+        data,
+    }
+}
+
+/// Pillow 13's order of the two passes (`ImagingResampleInner`): horizontal first, unless the
+/// height shrinks by more than twice as many pixels as the width does — then the vertical
+/// pass runs first, on fewer rows. Each pass rounds to the sample type, so the order shows in
+/// the last bit (one 8-bit level).
+fn horizontal_first(in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> bool {
+    let dy = in_h as i64 - out_h as i64;
+    let dx = in_w as i64 - out_w as i64;
+    !(dy > 0 && dy > 2 * dx)
+}
+
+/// [`bicubic_bands`] with the vertical pass first (the height shrinks: see
+/// [`horizontal_first`]), over the source columns the horizontal taps of the window read.
+fn vertical_first<S: Sample, const B: usize>(
+    src: &Plane<S>,
+    out_w: usize,
+    out_h: usize,
+    window: Window,
+) -> Plane<S> {
+    let cols = Window::inside(window.left, window.width, out_w);
+    let rows = Window::inside(window.top, window.height, out_h);
+    let horiz =
+        (out_w != src.width).then(|| Coefficients::new::<S>(src.width, out_w, cols.clone()));
+    let src_cols = match &horiz {
+        Some(h) => h.span(),
+        None => cols.clone(),
+    };
+    let vert = Coefficients::new::<S>(src.height, out_h, rows.clone());
+    let row_len = src.width * B;
+
+    // Vertical pass → [rows, src_cols, B].
+    let temp_len = src_cols.len() * B;
+    let mut temp = Vec::with_capacity(rows.len() * temp_len);
+    let mut acc = vec![S::START; temp_len];
+    for i in 0..rows.len() {
+        let (first, w) = vert.get(i);
+        acc.fill(S::START);
+        for (r, &k) in w.iter().enumerate() {
+            let start = (first + r) * row_len + src_cols.start * B;
+            for (a, &s) in acc.iter_mut().zip(&src.data[start..start + temp_len]) {
+                *a = S::mac(*a, s, k);
+            }
+        }
+        temp.extend(acc.iter().map(|&a| S::finish(a)));
+    }
+
+    // Horizontal pass → the window.
+    let out_row = window.width * B;
+    let mut data = vec![S::default(); window.height * out_row];
+    let x_off = (cols.start as i64 - window.left) as usize * B;
+    for (i, y) in rows.enumerate() {
+        let line = &temp[i * temp_len..(i + 1) * temp_len];
+        let oy = (y as i64 - window.top) as usize;
+        let out = &mut data[oy * out_row + x_off..oy * out_row + x_off + cols.len() * B];
+        match &horiz {
+            Some(h) => {
+                for (j, px_out) in out.chunks_exact_mut(B).enumerate() {
+                    let (first, w) = h.get(j);
+                    let first = first - src_cols.start;
+                    let taps = &line[first * B..(first + w.len()) * B];
+                    let mut acc = [S::START; B];
+                    for (px, &k) in taps.chunks_exact(B).zip(w) {
+                        for b in 0..B {
+                            acc[b] = S::mac(acc[b], px[b], k);
+                        }
+                    }
+                    for b in 0..B {
+                        px_out[b] = S::finish(acc[b]);
+                    }
+                }
+            }
+            None => out.copy_from_slice(line),
         }
     }
     Plane {
