@@ -227,7 +227,7 @@ fn bicubic_bands<S: Sample, const B: usize>(
     let need_v = out_h != src.height;
     let row_len = src.width * B;
     if !horizontal_first(src.width, src.height, out_w, out_h) {
-        return vertical_first::<S, B>(src, out_w, out_h, window);
+        return vertical_first::<S, B>(src, out_w, out_h, window, cols, rows);
     }
 
     // Vertical taps first: they decide which source rows the horizontal pass must produce.
@@ -246,14 +246,7 @@ fn bicubic_bands<S: Sample, const B: usize>(
             let line = &src.data[y * row_len..(y + 1) * row_len];
             for i in 0..cols.len() {
                 let (first, w) = horiz.get(i);
-                let taps = &line[first * B..(first + w.len()) * B];
-                let mut acc = [S::START; B];
-                for (px, &k) in taps.chunks_exact(B).zip(w) {
-                    for b in 0..B {
-                        acc[b] = S::mac(acc[b], px[b], k);
-                    }
-                }
-                temp.extend(acc.map(S::finish));
+                temp.extend(horizontal_tap::<S, B>(line, first, w));
             }
         }
     } else {
@@ -301,6 +294,19 @@ fn bicubic_bands<S: Sample, const B: usize>(
     }
 }
 
+/// One output pixel of a horizontal pass: the `B` bands of `line`'s pixels `first..` weighted
+/// by `w`, rounded to the sample type.
+fn horizontal_tap<S: Sample, const B: usize>(line: &[S], first: usize, w: &[S::Weight]) -> [S; B] {
+    let taps = &line[first * B..(first + w.len()) * B];
+    let mut acc = [S::START; B];
+    for (px, &k) in taps.chunks_exact(B).zip(w) {
+        for b in 0..B {
+            acc[b] = S::mac(acc[b], px[b], k);
+        }
+    }
+    acc.map(S::finish)
+}
+
 /// Pillow 13's order of the two passes (`ImagingResampleInner`): horizontal first, unless the
 /// height shrinks by more than twice as many pixels as the width does — then the vertical
 /// pass runs first, on fewer rows. Each pass rounds to the sample type, so the order shows in
@@ -318,9 +324,9 @@ fn vertical_first<S: Sample, const B: usize>(
     out_w: usize,
     out_h: usize,
     window: Window,
+    cols: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
 ) -> Plane<S> {
-    let cols = Window::inside(window.left, window.width, out_w);
-    let rows = Window::inside(window.top, window.height, out_h);
     let horiz =
         (out_w != src.width).then(|| Coefficients::new::<S>(src.width, out_w, cols.clone()));
     let src_cols = match &horiz {
@@ -358,17 +364,11 @@ fn vertical_first<S: Sample, const B: usize>(
             Some(h) => {
                 for (j, px_out) in out.chunks_exact_mut(B).enumerate() {
                     let (first, w) = h.get(j);
-                    let first = first - src_cols.start;
-                    let taps = &line[first * B..(first + w.len()) * B];
-                    let mut acc = [S::START; B];
-                    for (px, &k) in taps.chunks_exact(B).zip(w) {
-                        for b in 0..B {
-                            acc[b] = S::mac(acc[b], px[b], k);
-                        }
-                    }
-                    for b in 0..B {
-                        px_out[b] = S::finish(acc[b]);
-                    }
+                    px_out.copy_from_slice(&horizontal_tap::<S, B>(
+                        line,
+                        first - src_cols.start,
+                        w,
+                    ));
                 }
             }
             None => out.copy_from_slice(line),
