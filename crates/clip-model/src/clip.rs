@@ -21,6 +21,8 @@ pub struct Clip {
     pub text: TextTransformer,
     /// Log of the inverse softmax temperature, shape [1].
     pub logit_scale: Param<Tensor<1>>,
+    /// The logits' learned bias, shape [1] (SigLIP; `None` for CLIP).
+    pub logit_bias: Option<Param<Tensor<1>>>,
     /// The architecture.
     #[module(skip)]
     pub config: ClipConfig,
@@ -33,11 +35,17 @@ impl Clip {
         config: &ClipConfig,
         device: &Device,
     ) -> Self {
-        let init = (1.0f32 / 0.07).ln();
+        // CLIP: ln(1/0.07); SigLIP: scale ln 10, bias −10 (open_clip's `init_logit_*`).
+        let (scale, bias) = match config.logit_bias {
+            false => ((1.0f32 / 0.07).ln(), None),
+            true => (10f32.ln(), Some(-10.0f32)),
+        };
+        let param = |v: f32| Param::from_tensor(Tensor::from_floats([v], device));
         Clip {
             visual,
             text,
-            logit_scale: Param::from_tensor(Tensor::from_floats([init], device)),
+            logit_scale: param(scale),
+            logit_bias: bias.map(param),
             config: config.clone(),
         }
     }
@@ -86,13 +94,22 @@ impl Clip {
     }
 
     /// `(logits_per_image [images, texts], logits_per_text [texts, images])`:
-    /// `exp(logit_scale) · norm(I) · norm(T)ᵀ`, as the reference's `forward`.
+    /// `exp(logit_scale) · norm(I) · norm(T)ᵀ`, as the reference's `forward`, plus
+    /// `logit_bias` where the model has one (SigLIP).
     pub fn forward(&self, pixels: Tensor<4>, tokens: &TokenBatch) -> (Tensor<2>, Tensor<2>) {
         let image = l2_normalize(self.encode_image(pixels));
         let text = l2_normalize(self.encode_text(tokens));
-        let scale = self.logit_scale.val().exp().unsqueeze::<2>();
-        let per_image = image.matmul(text.transpose()) * scale;
+        let per_image = self.logits(image.matmul(text.transpose()));
         (per_image.clone(), per_image.transpose())
+    }
+
+    /// Cosine similarities → logits: `exp(logit_scale) · cos (+ logit_bias)`.
+    pub fn logits(&self, cosines: Tensor<2>) -> Tensor<2> {
+        let logits = cosines * self.logit_scale.val().exp().unsqueeze::<2>();
+        match &self.logit_bias {
+            Some(bias) => logits + bias.val().unsqueeze::<2>(),
+            None => logits,
+        }
     }
 
     /// Image features `[n, embed_dim]` (row-major, on the host) of preprocessed images laid

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Device;
 use clip_nn::Activation;
-use clip_text::TextTransformerConfig;
-use clip_vision::{ModifiedResNetConfig, VisionEncoder, VisionTransformerConfig};
+use clip_text::{TextPool, TextTransformerConfig};
+use clip_vision::{
+    ModifiedResNetConfig, SiglipVisionConfig, VisionEncoder, VisionTransformerConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Clip;
@@ -58,6 +60,85 @@ pub struct ClipConfig {
     /// `preprocess_cfg`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_transform: Option<ImageTransform>,
+    /// Hidden width of the text MLPs when it is not `4 × transformer_width` (SigLIP
+    /// so400m's 4304).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_mlp_width: Option<usize>,
+    /// The LayerNorms' epsilon (1e-5; SigLIP's 1e-6).
+    #[serde(
+        default = "default_norm_eps",
+        skip_serializing_if = "is_default_norm_eps"
+    )]
+    pub norm_eps: f64,
+    /// How the ViT reads its image feature (`token`: the class token and `proj`; `map`:
+    /// SigLIP's layout — patch conv with bias, no class token, no `ln_pre`, attention pooling,
+    /// no projection).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub vision_pool: VisionPool,
+    /// Whether the text transformer is causal (CLIP) or unmasked (SigLIP).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub text_causal: bool,
+    /// Where the text feature is read (`eot` or SigLIP's `last`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub text_pool: TextPoolName,
+    /// Whether the text projection has a bias (SigLIP).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub text_proj_bias: bool,
+    /// Whether the logits carry a learned bias (SigLIP: `logits = exp(s)·cos + b`; models
+    /// with it are trained with, and classify by, the sigmoid).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub logit_bias: bool,
+}
+
+/// How a ViT pools its tokens into the image feature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VisionPool {
+    /// OpenAI's: the class token, `ln_post`, `proj`.
+    #[default]
+    Token,
+    /// SigLIP's multihead attention pooling.
+    Map,
+}
+
+/// [`TextPool`] under its configuration name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextPoolName {
+    /// The end-of-text token.
+    #[default]
+    Eot,
+    /// The last position.
+    Last,
+}
+
+impl From<TextPoolName> for TextPool {
+    fn from(name: TextPoolName) -> Self {
+        match name {
+            TextPoolName::Eot => TextPool::Eot,
+            TextPoolName::Last => TextPool::Last,
+        }
+    }
+}
+
+fn default_norm_eps() -> f64 {
+    clip_nn::LAYER_NORM_EPS
+}
+
+fn is_default_norm_eps(eps: &f64) -> bool {
+    *eps == clip_nn::LAYER_NORM_EPS
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// open_clip's `preprocess_cfg` for models trained with another normalisation or resizing
@@ -166,6 +247,9 @@ impl ClipConfig {
             .find(|n| ClipConfig::preset(n).as_ref() == Ok(self))
             .map(|n| n.to_string())
             .unwrap_or_else(|| match self.vision_layers {
+                VisionLayers::Vit(_) if self.vision_pool == VisionPool::Map => {
+                    "SigLIP (custom)".to_string()
+                }
                 VisionLayers::Vit(_) => "ViT (custom)".to_string(),
                 VisionLayers::ResNet(_) => "ResNet (custom)".to_string(),
             })
@@ -205,6 +289,12 @@ impl ClipConfig {
                 self.transformer_width, self.transformer_heads
             ));
         }
+        if self.vision_pool == VisionPool::Map && self.embed_dim != self.vision_width {
+            return bad(format!(
+                "attention pooling has no projection: embed_dim {} must equal vision width {}",
+                self.embed_dim, self.vision_width
+            ));
+        }
         match (self.vision_layers, self.vision_patch_size) {
             (VisionLayers::Vit(_), Some(patch)) => {
                 if patch == 0 || !self.image_resolution.is_multiple_of(patch) {
@@ -223,6 +313,9 @@ impl ClipConfig {
                 }
             }
             (VisionLayers::Vit(_), None) => return bad("a ViT needs vision_patch_size".into()),
+            (VisionLayers::ResNet(_), _) if self.vision_pool == VisionPool::Map => {
+                return bad("attention pooling (vision_pool 'map') needs a ViT".into());
+            }
             (VisionLayers::ResNet(_), _) => {
                 if !self.image_resolution.is_multiple_of(32) || self.vision_width < 2 {
                     return bad(format!(
@@ -243,6 +336,21 @@ impl ClipConfig {
     /// Builds a randomly initialised model (OpenAI's initialisation scales).
     pub fn init(&self, device: &Device) -> Clip {
         let visual = match self.vision_layers {
+            VisionLayers::Vit(layers) if self.vision_pool == VisionPool::Map => {
+                VisionEncoder::Siglip(
+                    SiglipVisionConfig::new(
+                        self.image_resolution,
+                        self.vision_patch_size.unwrap_or(1),
+                        self.vision_width,
+                        layers,
+                        self.vision_heads(),
+                        self.vision_mlp_width.unwrap_or(4 * self.vision_width),
+                    )
+                    .with_activation(self.activation)
+                    .with_norm_eps(self.norm_eps)
+                    .init(device),
+                )
+            }
             VisionLayers::Vit(layers) => VisionEncoder::Vit(
                 VisionTransformerConfig::new(
                     self.image_resolution,
@@ -276,6 +384,11 @@ impl ClipConfig {
             self.embed_dim,
         )
         .with_activation(self.activation)
+        .with_mlp_width(self.text_mlp_width)
+        .with_norm_eps(self.norm_eps)
+        .with_causal(self.text_causal)
+        .with_pool(self.text_pool.into())
+        .with_projection_bias(self.text_proj_bias)
         .init(device);
         Clip::new(visual, text, self, device)
     }
@@ -304,19 +417,23 @@ impl ClipConfig {
             seen.dedup();
             seen.len()
         };
-        let square_side = |tokens: usize, key: &str| {
-            let side = ((tokens.saturating_sub(1)) as f64).sqrt().round() as usize;
-            if side * side + 1 == tokens && side > 0 {
+        // The grid side of a positional embedding with `extra` rows besides the patches.
+        let square_side = |tokens: usize, extra: usize, key: &str| {
+            let side = ((tokens.saturating_sub(extra)) as f64).sqrt().round() as usize;
+            if side * side + extra == tokens && side > 0 {
                 Ok(side)
             } else {
                 Err(ConfigError::Inconsistent(format!(
-                    "'{key}' has {tokens} rows, not a square grid plus one: no CLIP architecture fits"
+                    "'{key}' has {tokens} rows, not a square grid{}: no CLIP architecture fits",
+                    if extra == 1 { " plus one" } else { "" }
                 )))
             }
         };
 
+        // SigLIP: attention pooling instead of the class token (see `VisionPool::Map`).
+        let siglip = shapes.contains_key("visual.head.probe");
         let (vision_layers, vision_width, vision_patch_size, image_resolution, vision_mlp_width);
-        if shapes.contains_key("visual.proj") {
+        if shapes.contains_key("visual.proj") || siglip {
             let conv = shape("visual.conv1.weight")?;
             if conv.len() != 4 || conv[2] != conv[3] {
                 return Err(ConfigError::Inconsistent(format!(
@@ -327,6 +444,7 @@ impl ClipConfig {
             let patch = conv[3];
             let grid = square_side(
                 dim("visual.positional_embedding", 0)?,
+                usize::from(!siglip),
                 "visual.positional_embedding",
             )?;
             vision_layers = VisionLayers::Vit(count("visual.transformer.resblocks."));
@@ -345,6 +463,7 @@ impl ClipConfig {
             vision_width = dim("visual.layer1.0.conv1.weight", 0)?;
             let side = square_side(
                 dim("visual.attnpool.positional_embedding", 0)?,
+                1,
                 "visual.attnpool.positional_embedding",
             )?;
             vision_layers = VisionLayers::ResNet(layers);
@@ -353,7 +472,12 @@ impl ClipConfig {
             image_resolution = side * 32;
         }
         let transformer_width = dim("ln_final.weight", 0)?;
-        let config = ClipConfig {
+        let text_mlp = "transformer.resblocks.0.mlp.c_fc.weight";
+        let text_mlp_width = match shapes.get(text_mlp).and_then(|s| s.first()) {
+            Some(&w) if w != 4 * transformer_width => Some(w),
+            _ => None,
+        };
+        let mut config = ClipConfig {
             embed_dim: dim("text_projection", 1)?,
             image_resolution,
             vision_layers,
@@ -368,9 +492,38 @@ impl ClipConfig {
             vision_head_width: 64,
             vision_mlp_width,
             image_transform: None,
+            text_mlp_width,
+            norm_eps: clip_nn::LAYER_NORM_EPS,
+            vision_pool: VisionPool::Token,
+            text_causal: true,
+            text_pool: TextPoolName::Eot,
+            text_proj_bias: false,
+            logit_bias: shapes.contains_key("logit_bias"),
         };
+        if siglip {
+            config.siglip_defaults();
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// What every SigLIP model shares beyond its shapes (HF's `SiglipConfig` defaults):
+    /// attention pooling, an unmasked text tower read at its last position with a biased
+    /// projection, tanh-GELU, eps 1e-6, the logit bias, and images squashed to the
+    /// resolution with mean and deviation 0.5.
+    pub fn siglip_defaults(&mut self) {
+        self.vision_pool = VisionPool::Map;
+        self.text_causal = false;
+        self.text_pool = TextPoolName::Last;
+        self.text_proj_bias = true;
+        self.activation = Activation::GeluTanh;
+        self.norm_eps = 1e-6;
+        self.logit_bias = true;
+        self.image_transform = Some(ImageTransform {
+            mean: [0.5; 3],
+            std: [0.5; 3],
+            squash: true,
+        });
     }
 }
 
@@ -390,6 +543,13 @@ fn text(width: usize) -> ClipConfig {
         vision_head_width: 64,
         vision_mlp_width: None,
         image_transform: None,
+        text_mlp_width: None,
+        norm_eps: clip_nn::LAYER_NORM_EPS,
+        vision_pool: VisionPool::Token,
+        text_causal: true,
+        text_pool: TextPoolName::Eot,
+        text_proj_bias: false,
+        logit_bias: false,
     }
 }
 

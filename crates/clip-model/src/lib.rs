@@ -31,5 +31,8 @@ pub mod train;
 
 pub use checkpoint::{Checkpoint, Format, SaveDtype};
 pub use clip::{Clip, l2_normalize, to_f32_vec};
-pub use config::{ClipConfig, ConfigError, ImageTransform, VisionLayers, available_models};
+pub use config::{
+    ClipConfig, ConfigError, ImageTransform, TextPoolName, VisionLayers, VisionPool,
+    available_models,
+};
 pub use error::{LoadError, SaveError};

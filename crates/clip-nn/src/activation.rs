@@ -12,6 +12,9 @@ pub enum Activation {
     QuickGelu,
     /// The exact GELU, `x · Φ(x)`.
     Gelu,
+    /// GELU's tanh approximation (PyTorch's `gelu(approximate="tanh")`), SigLIP's
+    /// `gelu_pytorch_tanh`.
+    GeluTanh,
 }
 
 impl Activation {
@@ -20,6 +23,7 @@ impl Activation {
         match self {
             Activation::QuickGelu => activation::sigmoid(x.clone().mul_scalar(1.702)) * x,
             Activation::Gelu => activation::gelu(x),
+            Activation::GeluTanh => activation::gelu_approximate(x),
         }
     }
 
@@ -28,6 +32,7 @@ impl Activation {
         match self {
             Activation::QuickGelu => "quick_gelu",
             Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_tanh",
         }
     }
 
@@ -36,6 +41,7 @@ impl Activation {
         match name {
             "quick_gelu" | "quickgelu" => Some(Activation::QuickGelu),
             "gelu" => Some(Activation::Gelu),
+            "gelu_tanh" | "gelu_pytorch_tanh" | "gelu_new" => Some(Activation::GeluTanh),
             _ => None,
         }
     }

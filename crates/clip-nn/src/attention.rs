@@ -74,6 +74,31 @@ impl MultiheadAttention {
     }
 }
 
+impl MultiheadAttention {
+    /// Attention from `queries` [batch, q, width] to `x` [batch, tokens, width] (keys and
+    /// values), unmasked: SigLIP's attention-pooling head, where one learned probe attends
+    /// to every patch. The queries ride along in one packed projection of both inputs.
+    pub fn attend(&self, queries: Tensor<3>, x: Tensor<3>) -> Tensor<3> {
+        let [batch, q_len, width] = queries.dims();
+        let tokens = x.dims()[1];
+        let qkv = self.in_proj.fast_forward(Tensor::cat(vec![queries, x], 1));
+        let q = qkv.clone().narrow(1, 0, q_len).narrow(2, 0, width);
+        let kv = qkv.narrow(1, q_len, tokens);
+        let k = kv.clone().narrow(2, width, width);
+        let v = kv.narrow(2, 2 * width, width);
+        let out = attention(
+            split_heads(q, self.heads),
+            split_heads(k, self.heads),
+            split_heads(v, self.heads),
+            None,
+            None,
+            AttentionModuleOptions::default(),
+        );
+        self.out_proj
+            .fast_forward(merge_heads(out).reshape([batch, q_len, width]))
+    }
+}
+
 /// `[batch, tokens, width]` → `[batch, heads, tokens, width / heads]`.
 pub fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
     let [batch, tokens, width] = x.dims();

@@ -3,7 +3,9 @@ use burn::module::Module;
 use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor};
 
-use crate::{Activation, Mlp, MlpConfig, MultiheadAttention, MultiheadAttentionConfig, layer_norm};
+use crate::{
+    Activation, Mlp, MlpConfig, MultiheadAttention, MultiheadAttentionConfig, layer_norm_eps,
+};
 
 /// Configuration of [`ResidualAttentionBlock`].
 #[derive(Config, Debug)]
@@ -18,6 +20,9 @@ pub struct ResidualAttentionBlockConfig {
     /// 6144 for ViT-g/14's 1408, 8192 for ViT-bigG/14's 1664).
     #[config(default = "None")]
     pub mlp_width: Option<usize>,
+    /// The norms' epsilon (1e-5; SigLIP's 1e-6).
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
 }
 
 /// A pre-LN transformer block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
@@ -38,14 +43,14 @@ impl ResidualAttentionBlockConfig {
     pub fn init(&self, device: &Device) -> ResidualAttentionBlock {
         ResidualAttentionBlock {
             attn: MultiheadAttentionConfig::new(self.width, self.heads).init(device),
-            ln_1: layer_norm(self.width, device),
+            ln_1: layer_norm_eps(self.width, self.norm_eps, device),
             mlp: MlpConfig::new(
                 self.width,
                 self.mlp_width.unwrap_or(4 * self.width),
                 self.activation,
             )
             .init(device),
-            ln_2: layer_norm(self.width, device),
+            ln_2: layer_norm_eps(self.width, self.norm_eps, device),
         }
     }
 }

@@ -30,6 +30,6 @@ pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, s
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 pub use cpu::{conv2d_batch_norm, cpu_matmul, linear_activated};
 pub use fast_forward::FastForward;
-pub use layer_norm::layer_norm;
+pub use layer_norm::{LAYER_NORM_EPS, layer_norm, layer_norm_eps};
 pub use mlp::{Mlp, MlpConfig};
 pub use transformer::{Transformer, TransformerConfig};

@@ -19,6 +19,9 @@ pub struct TransformerConfig {
     /// MLP hidden width (default `4 × width`).
     #[config(default = "None")]
     pub mlp_width: Option<usize>,
+    /// The norms' epsilon (1e-5; SigLIP's 1e-6).
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
 }
 
 /// A stack of [`ResidualAttentionBlock`]s (`transformer.resblocks.N` in checkpoints).
@@ -32,7 +35,8 @@ impl TransformerConfig {
     /// Builds the stack.
     pub fn init(&self, device: &Device) -> Transformer {
         let block = ResidualAttentionBlockConfig::new(self.width, self.heads, self.activation)
-            .with_mlp_width(self.mlp_width);
+            .with_mlp_width(self.mlp_width)
+            .with_norm_eps(self.norm_eps);
         Transformer {
             resblocks: (0..self.layers).map(|_| block.init(device)).collect(),
         }

@@ -1,9 +1,9 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 
-use crate::{ModifiedResNet, VisionTransformer};
+use crate::{ModifiedResNet, SiglipVisionTransformer, VisionTransformer};
 
-/// Either of CLIP's image encoders.
+/// One of the image encoders.
 ///
 /// Checkpoint paths skip the variant name (`visual.conv1.weight` for both), as in PyTorch.
 /// A model holds exactly one, so the size difference between the variants costs nothing.
@@ -14,6 +14,8 @@ pub enum VisionEncoder {
     Vit(VisionTransformer),
     /// `RN*` models.
     ResNet(ModifiedResNet),
+    /// SigLIP models.
+    Siglip(SiglipVisionTransformer),
 }
 
 impl VisionEncoder {
@@ -22,6 +24,7 @@ impl VisionEncoder {
         match self {
             VisionEncoder::Vit(vit) => vit.forward(pixels),
             VisionEncoder::ResNet(resnet) => resnet.forward(pixels),
+            VisionEncoder::Siglip(siglip) => siglip.forward(pixels),
         }
     }
 }

@@ -7,11 +7,15 @@
 //! - [`preprocess`]: `_transform(n_px)` with Pillow's resampling, exact to the 8-bit value
 //!   (reading image files is the `image` feature, on by default).
 //!
-//! [`VisionEncoder`] holds either encoder, so a CLIP model can carry one without generics.
+//! - [`SiglipVisionTransformer`]: SigLIP's ViT without class token, pooled by a learned
+//!   probe's attention ([`MapHead`]).
+//!
+//! [`VisionEncoder`] holds any of the encoders, so a CLIP model can carry one without generics.
 
 mod encoder;
 pub mod preprocess;
 mod resnet;
+mod siglip;
 mod vit;
 
 pub use encoder::VisionEncoder;
@@ -19,4 +23,5 @@ pub use resnet::{
     AttentionPool2d, AttentionPool2dConfig, Bottleneck, BottleneckConfig, Downsample,
     ModifiedResNet, ModifiedResNetConfig,
 };
+pub use siglip::{MapHead, MapHeadConfig, SiglipVisionConfig, SiglipVisionTransformer};
 pub use vit::{VisionTransformer, VisionTransformerConfig};

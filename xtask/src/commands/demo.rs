@@ -60,8 +60,7 @@ pub fn tiny_config() -> ClipConfig {
         transformer_layers: 2,
         activation: clip_nn::Activation::QuickGelu,
         vision_head_width: 32,
-        vision_mlp_width: None,
-        image_transform: None,
+        ..ClipConfig::preset("RN50").expect("a preset")
     }
 }
 

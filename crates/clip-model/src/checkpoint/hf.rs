@@ -1,8 +1,10 @@
-//! Hugging Face `CLIPModel` key names → OpenAI's.
+//! Hugging Face `CLIPModel` and `SiglipModel` key names → OpenAI's.
 //!
 //! HF splits each attention's packed projection into `q_proj`/`k_proj`/`v_proj` and stores
-//! the two joint-space projections as `Linear` weights (`[embed, width]`, the transpose of
-//! OpenAI's `proj` / `text_projection`).
+//! the joint-space projections as `Linear` weights (`[embed, width]`, the transpose of
+//! OpenAI's `proj` / `text_projection`). SigLIP's extra tensors keep OpenAI-style names here:
+//! the patch conv's bias, the pooling head (`visual.head.{probe, attn, ln, mlp}`), the text
+//! projection's bias (`text_projection_bias`) and `logit_bias`.
 
 use std::collections::BTreeMap;
 
@@ -10,18 +12,44 @@ use burn_store::burn_pack::Tensor as PackTensor;
 
 use super::tensors::{concat_rows, renamed, transposed};
 
-/// Whether the keys are HF's.
-pub(super) fn is_huggingface(tensors: &BTreeMap<String, PackTensor>) -> bool {
-    tensors.keys().any(|k| {
+/// Which Hugging Face model class wrote the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HfModel {
+    /// `CLIPModel`.
+    Clip,
+    /// `SiglipModel` (SigLIP and the fixed-resolution SigLIP 2 checkpoints).
+    Siglip,
+}
+
+/// Whether the keys are HF's, and whose.
+pub(super) fn detect(tensors: &BTreeMap<String, PackTensor>) -> Option<HfModel> {
+    let hf = tensors.keys().any(|k| {
         k.starts_with("vision_model.")
             || k.starts_with("text_model.")
             || k == "visual_projection.weight"
+    });
+    let siglip = tensors.contains_key("vision_model.head.probe")
+        || tensors.contains_key("text_model.head.weight");
+    hf.then_some(if siglip {
+        HfModel::Siglip
+    } else {
+        HfModel::Clip
     })
 }
+
+/// One encoder layer's tensors (`layer_norm1`, `self_attn`, `mlp.fc1` …) and the MLPs'.
+const LAYER: [(&str, &str); 5] = [
+    ("self_attn.out_proj", "attn.out_proj"),
+    ("layer_norm1", "ln_1"),
+    ("layer_norm2", "ln_2"),
+    ("mlp.fc1", "mlp.c_fc"),
+    ("mlp.fc2", "mlp.c_proj"),
+];
 
 /// Renames, re-packs q/k/v and transposes the projections; `Err(key)` names a missing tensor.
 pub(super) fn to_openai(
     mut tensors: BTreeMap<String, PackTensor>,
+    model: HfModel,
 ) -> Result<BTreeMap<String, PackTensor>, String> {
     let layers = |prefix: &str| {
         tensors
@@ -48,7 +76,7 @@ pub(super) fn to_openai(
 
     let mut out = BTreeMap::new();
     let mut take = |key: &str| tensors.remove(key).ok_or_else(|| key.to_string());
-    let direct = [
+    let mut direct = vec![
         ("logit_scale", "logit_scale"),
         (
             "text_model.embeddings.token_embedding.weight",
@@ -61,10 +89,6 @@ pub(super) fn to_openai(
         ("text_model.final_layer_norm.weight", "ln_final.weight"),
         ("text_model.final_layer_norm.bias", "ln_final.bias"),
         (
-            "vision_model.embeddings.class_embedding",
-            "visual.class_embedding",
-        ),
-        (
             "vision_model.embeddings.patch_embedding.weight",
             "visual.conv1.weight",
         ),
@@ -72,21 +96,65 @@ pub(super) fn to_openai(
             "vision_model.embeddings.position_embedding.weight",
             "visual.positional_embedding",
         ),
-        ("vision_model.pre_layrnorm.weight", "visual.ln_pre.weight"),
-        ("vision_model.pre_layrnorm.bias", "visual.ln_pre.bias"),
         (
             "vision_model.post_layernorm.weight",
             "visual.ln_post.weight",
         ),
         ("vision_model.post_layernorm.bias", "visual.ln_post.bias"),
     ];
+    let projections = match model {
+        HfModel::Clip => {
+            direct.extend([
+                (
+                    "vision_model.embeddings.class_embedding",
+                    "visual.class_embedding",
+                ),
+                ("vision_model.pre_layrnorm.weight", "visual.ln_pre.weight"),
+                ("vision_model.pre_layrnorm.bias", "visual.ln_pre.bias"),
+            ]);
+            [
+                ("text_projection.weight", "text_projection"),
+                ("visual_projection.weight", "visual.proj"),
+            ]
+            .as_slice()
+        }
+        HfModel::Siglip => {
+            direct.extend([
+                ("logit_bias", "logit_bias"),
+                ("text_model.head.bias", "text_projection_bias"),
+                (
+                    "vision_model.embeddings.patch_embedding.bias",
+                    "visual.conv1.bias",
+                ),
+                ("vision_model.head.probe", "visual.head.probe"),
+                (
+                    "vision_model.head.attention.in_proj_weight",
+                    "visual.head.attn.in_proj_weight",
+                ),
+                (
+                    "vision_model.head.attention.in_proj_bias",
+                    "visual.head.attn.in_proj_bias",
+                ),
+            ]);
+            for suffix in ["weight", "bias"] {
+                for (from, to) in [
+                    ("attention.out_proj", "attn.out_proj"),
+                    ("layernorm", "ln"),
+                    ("mlp.fc1", "mlp.c_fc"),
+                    ("mlp.fc2", "mlp.c_proj"),
+                ] {
+                    let hf = format!("vision_model.head.{from}.{suffix}");
+                    let name = format!("visual.head.{to}.{suffix}");
+                    out.insert(name.clone(), renamed(take(&hf)?, &name));
+                }
+            }
+            [("text_model.head.weight", "text_projection")].as_slice()
+        }
+    };
     for (hf, openai) in direct {
         out.insert(openai.to_string(), renamed(take(hf)?, openai));
     }
-    for (hf, openai) in [
-        ("text_projection.weight", "text_projection"),
-        ("visual_projection.weight", "visual.proj"),
-    ] {
+    for &(hf, openai) in projections {
         out.insert(openai.to_string(), transposed(take(hf)?, openai));
     }
 
@@ -101,13 +169,7 @@ pub(super) fn to_openai(
                     .collect::<Result<Vec<_>, _>>()?;
                 let name = format!("{oa}attn.in_proj_{suffix}");
                 out.insert(name.clone(), concat_rows(parts, &name)?);
-                for (from, to) in [
-                    ("self_attn.out_proj", "attn.out_proj"),
-                    ("layer_norm1", "ln_1"),
-                    ("layer_norm2", "ln_2"),
-                    ("mlp.fc1", "mlp.c_fc"),
-                    ("mlp.fc2", "mlp.c_proj"),
-                ] {
+                for (from, to) in LAYER {
                     let name = format!("{oa}{to}.{suffix}");
                     out.insert(
                         name.clone(),

@@ -6,10 +6,11 @@
 //! | OpenAI's release `.pt` (TorchScript archive) | [`torchscript`]: zip + restricted unpickler |
 //! | `torch.save(state_dict)`, open_clip training checkpoints | burn-store's `PytorchReader` |
 //! | open_clip / converted safetensors | burn-store's `SafetensorsStore` |
-//! | Hugging Face `CLIPModel` safetensors | `SafetensorsStore` + [`hf`] renaming |
+//! | Hugging Face `CLIPModel` / `SiglipModel` safetensors | `SafetensorsStore` + [`hf`] renaming, [`hf_config`] |
 
 mod apply;
 mod hf;
+pub mod hf_config;
 mod names;
 pub mod open_clip_config;
 pub mod pickle;
@@ -45,6 +46,8 @@ pub enum Format {
     Safetensors,
     /// Hugging Face `CLIPModel` safetensors.
     HuggingFace,
+    /// Hugging Face `SiglipModel` safetensors (SigLIP, SigLIP 2 at a fixed resolution).
+    HuggingFaceSiglip,
 }
 
 impl fmt::Display for Format {
@@ -54,6 +57,7 @@ impl fmt::Display for Format {
             Format::TorchStateDict => "PyTorch state dict (torch.save)",
             Format::Safetensors => "safetensors (OpenAI/open_clip key names)",
             Format::HuggingFace => "Hugging Face CLIPModel safetensors",
+            Format::HuggingFaceSiglip => "Hugging Face SiglipModel safetensors",
         })
     }
 }
@@ -139,12 +143,16 @@ impl Checkpoint {
             .map_err(|e| LoadError::corrupt(path, "safetensors", e))?
             .clone();
         let config = read_recorded_config(path)?;
-        if hf::is_huggingface(&tensors) {
-            let tensors = hf::to_openai(tensors).map_err(|key| LoadError::MissingKey {
+        if let Some(model) = hf::detect(&tensors) {
+            let tensors = hf::to_openai(tensors, model).map_err(|key| LoadError::MissingKey {
                 path: path.to_path_buf(),
                 key,
             })?;
-            return Ok(Self::openai(path, Format::HuggingFace, tensors, config));
+            let format = match model {
+                hf::HfModel::Clip => Format::HuggingFace,
+                hf::HfModel::Siglip => Format::HuggingFaceSiglip,
+            };
+            return Ok(Self::openai(path, format, tensors, config));
         }
         let tensors = tensors.into_iter().collect();
         Ok(Self::openai(path, Format::Safetensors, tensors, config))
@@ -191,6 +199,13 @@ impl Checkpoint {
             .flatten()
         {
             open_clip_config::apply(&mut config, &file)?;
+        }
+        let hugging_face = matches!(self.format, Format::HuggingFace | Format::HuggingFaceSiglip);
+        if let Some(file) = hugging_face
+            .then(|| hf_config::beside(&self.path))
+            .flatten()
+        {
+            hf_config::apply(&mut config, &file)?;
         }
         Ok(config)
     }

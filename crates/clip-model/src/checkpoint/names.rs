@@ -38,12 +38,13 @@ pub(super) fn normalize(tensors: BTreeMap<String, PackTensor>) -> BTreeMap<Strin
 }
 
 /// Top-level OpenAI keys that belong to the text encoder (grouped under `text.` here).
-const TEXT_KEYS: [&str; 5] = [
+const TEXT_KEYS: [&str; 6] = [
     "token_embedding",
     "positional_embedding",
     "transformer",
     "ln_final",
     "text_projection",
+    "text_projection_bias",
 ];
 
 /// Where OpenAI's key names and this crate's module paths differ: `(OpenAI, Burn)`.
@@ -96,6 +97,9 @@ mod tests {
             "visual.layer2.0.downsample.1.running_var",
             "logit_scale",
             "visual.proj",
+            "text_projection_bias",
+            "visual.head.attn.in_proj_weight",
+            "logit_bias",
         ] {
             assert_eq!(to_openai(&to_burn(key)), key, "{key}");
         }

@@ -203,8 +203,7 @@ mod tests {
             transformer_layers: 2,
             activation: clip_nn::Activation::QuickGelu,
             vision_head_width: 32,
-            vision_mlp_width: None,
-            image_transform: None,
+            ..ClipConfig::preset("RN50").expect("a preset")
         }
     }
 

@@ -64,7 +64,7 @@ pub fn linear_activated<const D: usize>(
 ) -> Tensor<D> {
     let fused = match activation {
         Activation::QuickGelu => fused(layer, &x, Some(quick_gelu)),
-        Activation::Gelu => None,
+        Activation::Gelu | Activation::GeluTanh => None,
     };
     fused.unwrap_or_else(|| activation.forward(linear(layer, x)))
 }

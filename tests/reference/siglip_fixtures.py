@@ -1,0 +1,59 @@
+"""A random-weight SigLIP model and what Hugging Face's SiglipModel computes from it.
+
+Writes tests/fixtures/models/siglip-tiny/ (small, committed), laid out as a hub repository of
+`google/siglip-*`: model.safetensors and config.json as `save_pretrained` writes them, and
+reference.npz (pixels, tokens, image_features and text_features unnormalised as
+get_image_features / get_text_features return them, logits_per_image, logit_scale, logit_bias).
+
+The towers are tiny but keep every SigLIP option a shape cannot tell: 4 heads of width 16 where
+the width suggests 1, an MLP width other than 4x (96), tanh-GELU, LayerNorm eps 1e-6. Every
+parameter is spread with noise (HF initialises biases to zero and norms to one) so each matters.
+Built by transformers' SiglipModel (version recorded in config.json's "transformers_version").
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import SiglipConfig, SiglipModel
+
+OUT = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "siglip-tiny"
+
+TOWER = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "hidden_act": "gelu_pytorch_tanh", "layer_norm_eps": 1e-6}
+
+
+def main():
+    torch.manual_seed(11)
+    config = SiglipConfig(
+        text_config={**TOWER, "vocab_size": 1000, "max_position_embeddings": 16},
+        vision_config={**TOWER, "image_size": 32, "patch_size": 8},
+    )
+    model = SiglipModel(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(torch.randn_like(p) * (0.3 if "logit" in name else 0.05))
+    pixels = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(12))
+    tokens = torch.randint(2, 1000, (4, 16), generator=torch.Generator().manual_seed(13))
+    tokens[0, 5:] = 1  # a short text padded as SigLIP's tokenizer pads (id 1)
+    with torch.no_grad():
+        image = model.get_image_features(pixel_values=pixels)
+        text = model.get_text_features(input_ids=tokens)
+        logits = model(pixel_values=pixels, input_ids=tokens).logits_per_image
+    OUT.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(OUT, safe_serialization=True)
+    np.savez_compressed(
+        OUT / "reference.npz",
+        pixels=pixels.numpy(),
+        tokens=tokens.numpy(),
+        image_features=image.numpy(),
+        text_features=text.numpy(),
+        logits_per_image=logits.numpy(),
+        logit_scale=model.logit_scale.detach().numpy(),
+        logit_bias=model.logit_bias.detach().numpy(),
+    )
+    print("wrote", OUT)
+
+
+if __name__ == "__main__":
+    main()

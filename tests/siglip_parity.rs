@@ -1,0 +1,113 @@
+//! SigLIP against Hugging Face's `SiglipModel` (fixtures by `reference/siglip_fixtures.py`: a
+//! random-weight model with 4 heads of width 16, MLP width 96, tanh-GELU and eps 1e-6, saved by
+//! `save_pretrained` as a hub repository lays it out): the configuration from the weights and
+//! `config.json`, the features of both towers, the logits with their bias, and a save/load
+//! round trip through this project's own safetensors.
+//!
+//! Target (issue 23): cosine ≥ 0.99999 and max relative error ≤ 1e-4.
+
+use std::path::Path;
+
+use burn::tensor::{Tensor, TensorData};
+use clip_model::{Clip, Format, SaveDtype, VisionPool, to_f32_vec};
+use clip_nn::Activation;
+use clip_tests::{agreement, fixture, read_npz, test_devices};
+use clip_tokenizer::TokenBatch;
+
+fn check(what: &str, ours: &[f32], reference: &ndarray::ArrayD<f64>) {
+    let a = agreement(ours, reference);
+    eprintln!("{what}: {a:?}");
+    assert!(
+        a.min_cosine >= 0.99999 && a.max_relative <= 1e-4,
+        "{what}: {a:?}"
+    );
+}
+
+/// Features and logits of `model` on the fixture's inputs, against `SiglipModel`'s.
+fn assert_matches(what: &str, model: &Clip, dir: &Path) {
+    let device = model.logit_scale.val().device();
+    let reference = read_npz(&dir.join("reference.npz"));
+    let pixels = &reference["pixels"];
+    let data: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
+    let pixels = Tensor::<4>::from_data(TensorData::new(data, pixels.shape().to_vec()), &device);
+    let tokens = &reference["tokens"];
+    let ids: Vec<u32> = tokens.iter().map(|&v| v as u32).collect();
+    let tokens = TokenBatch::from_ids(ids, tokens.shape()[1]).unwrap();
+    check(
+        &format!("{what} image features"),
+        &to_f32_vec(model.encode_image(pixels.clone())),
+        &reference["image_features"],
+    );
+    check(
+        &format!("{what} text features"),
+        &to_f32_vec(model.encode_text(&tokens)),
+        &reference["text_features"],
+    );
+    let (per_image, _) = model.forward(pixels, &tokens);
+    check(
+        &format!("{what} logits"),
+        &to_f32_vec(per_image),
+        &reference["logits_per_image"],
+    );
+}
+
+#[test]
+fn hugging_face_siglip_matches_siglip_model() {
+    let dir = fixture("models/siglip-tiny");
+    let weights = dir.join("model.safetensors");
+    let checkpoint = clip_model::Checkpoint::open(&weights).unwrap();
+    assert_eq!(checkpoint.format, Format::HuggingFaceSiglip);
+    for test in test_devices() {
+        let model = Clip::load(&weights, &test.device).unwrap_or_else(|e| panic!("{e}"));
+        let config = &model.config;
+        assert_eq!(config.vision_pool, VisionPool::Map);
+        assert_eq!(config.activation, Activation::GeluTanh);
+        assert_eq!(config.norm_eps, 1e-6);
+        assert_eq!(config.transformer_heads, 4, "from config.json");
+        assert_eq!(config.vision_heads(), 4, "from config.json");
+        assert_eq!(config.vision_mlp_width, Some(96), "from the shapes");
+        assert_eq!(config.text_mlp_width, Some(96), "from the shapes");
+        assert_eq!(config.context_length, 16);
+        assert!(config.logit_bias && !config.text_causal);
+        assert_eq!(config.name(), "SigLIP (custom)");
+        assert_matches(&format!("SigLIP on {}", test.name), &model, &dir);
+    }
+}
+
+#[test]
+fn siglip_survives_a_round_trip_and_needs_its_config() {
+    let dir = fixture("models/siglip-tiny");
+    let device = burn::tensor::Device::flex();
+    let model = Clip::load(dir.join("model.safetensors"), &device).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let saved = out.path().join("siglip.safetensors");
+    model.save(&saved, SaveDtype::F32).unwrap();
+    let again = Clip::load(&saved, &device).unwrap();
+    assert_eq!(again.config, model.config);
+    assert_matches("SigLIP saved and reloaded", &again, &dir);
+
+    // The weights alone: the heads are guessed from the width (1 of 64) and the features are
+    // another model's.
+    let alone = out.path().join("model.safetensors");
+    std::fs::copy(dir.join("model.safetensors"), &alone).unwrap();
+    let guessed = Clip::load(&alone, &device).unwrap();
+    assert_eq!(guessed.config.transformer_heads, 1);
+    let reference = read_npz(&dir.join("reference.npz"));
+    let tokens = &reference["tokens"];
+    let ids: Vec<u32> = tokens.iter().map(|&v| v as u32).collect();
+    let tokens = TokenBatch::from_ids(ids, tokens.shape()[1]).unwrap();
+    let a = agreement(
+        &to_f32_vec(guessed.encode_text(&tokens)),
+        &reference["text_features"],
+    );
+    assert!(a.max_relative > 1e-2, "{a:?}");
+
+    // A configuration that contradicts the weights is an error naming the file.
+    std::fs::write(
+        out.path().join("config.json"),
+        r#"{"vision_config": {"num_attention_heads": 5}}"#,
+    )
+    .unwrap();
+    let err = Clip::load(&alone, &device).unwrap_err().to_string();
+    assert!(err.contains("config.json"), "{err}");
+}
