@@ -145,3 +145,72 @@ fn tokenize_rows_follow_clip_tokenize() {
         .to_string();
     assert!(err.contains(&format!("input {first_long} ")), "{err}");
 }
+
+/// One text of `reference/hf_tokenizer_fixtures.py`: open_clip's `HFTokenizer` rows (context
+/// 64, `clean="canonicalize"`) for SigLIP's SentencePiece and SigLIP 2's Gemma tokenizers.
+#[derive(Deserialize)]
+struct HfRecord {
+    text: String,
+    clean: String,
+    siglip: Vec<u32>,
+    gemma: Vec<u32>,
+}
+
+#[test]
+fn siglip_and_gemma_tokenizers_match_open_clip() {
+    use clip_tokenizer::{HfTokenizer, TextClean};
+    let path = fixture("tokenizer/hf_reference.jsonl");
+    let records: Vec<HfRecord> = std::fs::read_to_string(&path)
+        .expect("fixture present")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a record"))
+        .collect();
+    assert!(records.len() >= 500, "corpus too small: {}", records.len());
+    let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
+    let mut failures = Vec::new();
+    for r in &records {
+        let got = TextClean::Canonicalize.apply(&r.text);
+        if got != r.clean {
+            failures.push(format!(
+                "clean {:?}\n    got  {got:?}\n    want {:?}",
+                r.text, r.clean
+            ));
+        }
+    }
+    let mut truncated = 0;
+    for (name, want) in [
+        (
+            "siglip",
+            records.iter().map(|r| &r.siglip).collect::<Vec<_>>(),
+        ),
+        ("gemma", records.iter().map(|r| &r.gemma).collect()),
+    ] {
+        let dir = fixture(&format!("tokenizer/{name}"));
+        let tokenizer =
+            HfTokenizer::from_file(&dir.join("tokenizer.json"), TextClean::Canonicalize)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let batch = tokenizer.tokenize(&texts, 64, true).unwrap();
+        for (i, want) in want.iter().enumerate() {
+            if batch.row(i) != want.as_slice() {
+                failures.push(format!(
+                    "{name} {:?}\n    got  {:?}\n    want {want:?}",
+                    texts[i],
+                    batch.row(i)
+                ));
+            }
+        }
+        // Without truncation a text that does not fit is an error naming it.
+        let long = texts
+            .iter()
+            .position(|t| tokenizer.tokenize(&[t], 64, false).is_err());
+        truncated += usize::from(long.is_some());
+    }
+    assert_eq!(truncated, 2, "the corpus has texts longer than the context");
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        2 * records.len(),
+        failures[..failures.len().min(8)].join("\n")
+    );
+}

@@ -27,4 +27,15 @@ pub enum TokenizerError {
     /// A merges file that is not OpenAI's format.
     #[error("invalid BPE vocabulary: {0}")]
     Vocabulary(String),
+    /// A tokenizer file that could not be read.
+    #[error("cannot read the tokenizer {}: {detail}", path.display())]
+    Load {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A text the tokenizer could not encode.
+    #[error("cannot tokenize: {0}")]
+    Encode(String),
 }

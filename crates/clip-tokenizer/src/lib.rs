@@ -28,13 +28,21 @@ mod clean;
 mod error;
 mod ftfy;
 mod html;
+#[cfg(feature = "huggingface")]
+mod huggingface;
 mod pretokenize;
 #[cfg(test)]
 mod test_texts;
+#[cfg(feature = "huggingface")]
+mod text_tokenizer;
 mod tokenizer;
 mod vocab;
 
 pub use error::TokenizerError;
+#[cfg(feature = "huggingface")]
+pub use huggingface::{HfTokenizer, TextClean};
+#[cfg(feature = "huggingface")]
+pub use text_tokenizer::TextTokenizer;
 pub use tokenizer::{TokenBatch, Tokenizer};
 pub use vocab::{EOT, NUM_MERGES, SOT, VOCAB_SIZE};
 
