@@ -111,3 +111,68 @@ fn siglip_survives_a_round_trip_and_needs_its_config() {
     let err = Clip::load(&alone, &device).unwrap_err().to_string();
     assert!(err.contains("config.json"), "{err}");
 }
+
+/// Zero-shot as a user runs it: the model's folder with its tokenizer (the SentencePiece
+/// fixture), an image file, labels in a template; probabilities are SigLIP's sigmoids.
+#[test]
+fn zero_shot_from_files_matches_transformers_and_open_clip() {
+    let model_dir = fixture("models/siglip-tiny");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["model.safetensors", "config.json"] {
+        std::fs::copy(model_dir.join(file), dir.path().join(file)).unwrap();
+    }
+    let device = burn::tensor::Device::flex();
+    let weights = dir.path().join("model.safetensors");
+    // Without its tokenizer a SigLIP model embeds images but refuses texts, saying why.
+    let alone = clip::ClipPipeline::load(&weights, &device).unwrap();
+    let err = alone.embed_texts(&["a cat"]).unwrap_err().to_string();
+    assert!(err.contains("tokenizer.json"), "{err}");
+
+    for file in ["tokenizer.json", "tokenizer_config.json"] {
+        let from = fixture("tokenizer/siglip").join(file);
+        std::fs::copy(from, dir.path().join(file)).unwrap();
+    }
+    let pipeline = clip::ClipPipeline::load(&weights, &device).unwrap();
+    let reference = read_npz(&model_dir.join("reference.npz"));
+    let labels = ["cat", "dog", "red car", "a_snake"];
+    let prompts: Vec<String> = labels
+        .iter()
+        .map(|l| format!("a photo of a {l}."))
+        .collect();
+    let tokens = pipeline.tokenize(&prompts).unwrap();
+    let want: Vec<u32> = reference["prompt_tokens"]
+        .iter()
+        .map(|&v| v as u32)
+        .collect();
+    assert_eq!(tokens.ids, want, "open_clip's HFTokenizer ids");
+
+    let image = fixture("images/exact.png");
+    let pixels = pipeline.preprocessor().load(&image).unwrap();
+    let a = agreement(
+        &pixels,
+        &reference["image_pixels"]
+            .clone()
+            .into_shape_with_order((1, 3 * 32 * 32))
+            .unwrap()
+            .into_dyn(),
+    );
+    assert!(a.max_relative <= 1e-6, "SiglipImageProcessor pixels: {a:?}");
+
+    let ranked = pipeline
+        .classify(&image, &labels, "a photo of a {}.")
+        .unwrap();
+    let probabilities = &reference["zero_shot"];
+    for (i, label) in labels.iter().enumerate() {
+        let ours = ranked.iter().find(|(l, _)| l == label).unwrap().1;
+        let want = probabilities[[0, i]];
+        assert!(
+            (f64::from(ours) - want).abs() < 1e-5,
+            "{label}: {ours} vs {want}"
+        );
+    }
+    let sum: f32 = ranked.iter().map(|(_, p)| p).sum();
+    assert!(
+        (sum - 1.0).abs() > 0.1,
+        "independent sigmoids, not a softmax: {sum}"
+    );
+}

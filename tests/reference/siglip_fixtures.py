@@ -3,7 +3,11 @@
 Writes tests/fixtures/models/siglip-tiny/ (small, committed), laid out as a hub repository of
 `google/siglip-*`: model.safetensors and config.json as `save_pretrained` writes them, and
 reference.npz (pixels, tokens, image_features and text_features unnormalised as
-get_image_features / get_text_features return them, logits_per_image, logit_scale, logit_bias).
+get_image_features / get_text_features return them, logits_per_image, logit_scale, logit_bias;
+and zero-shot as a user runs it: images/exact.png through SiglipImageProcessor as
+image_pixels, "a photo of a {label}." for four labels through open_clip's HFTokenizer with
+tokenizer/siglip (hf_tokenizer_fixtures.py, run first) as prompt_tokens, and zero_shot, the
+sigmoid of the logits).
 
 The towers are tiny but keep every SigLIP option a shape cannot tell: 4 heads of width 16 where
 the width suggests 1, an MLP width other than 4x (96), tanh-GELU, LayerNorm eps 1e-6. Every
@@ -15,9 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import SiglipConfig, SiglipModel
+from open_clip.tokenizer import HFTokenizer
+from PIL import Image
+from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
 
 OUT = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "siglip-tiny"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+IMAGE = FIXTURES / "images" / "exact.png"
+TOKENIZER = FIXTURES / "tokenizer" / "siglip"
+LABELS = ["cat", "dog", "red car", "a_snake"]
+TEMPLATE = "a photo of a {}."
 
 TOWER = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
          "num_attention_heads": 4, "hidden_act": "gelu_pytorch_tanh", "layer_norm_eps": 1e-6}
@@ -40,6 +51,17 @@ def main():
         image = model.get_image_features(pixel_values=pixels)
         text = model.get_text_features(input_ids=tokens)
         logits = model(pixel_values=pixels, input_ids=tokens).logits_per_image
+    # Zero-shot as a user runs it: an image file through SiglipImageProcessor (squash to 32,
+    # mean/std 0.5), labels in a template through open_clip's HFTokenizer with the SentencePiece
+    # fixture of hf_tokenizer_fixtures.py, probabilities the sigmoid of the logits.
+    photo = Image.open(IMAGE).convert("RGB")
+    processor = SiglipImageProcessor(size={"height": 32, "width": 32})
+    image_pixels = processor(images=photo, return_tensors="pt").pixel_values
+    prompts = [TEMPLATE.format(label) for label in LABELS]
+    prompt_tokens = HFTokenizer(str(TOKENIZER), context_length=16, clean="canonicalize")(prompts)
+    with torch.no_grad():
+        zero_shot = torch.sigmoid(
+            model(pixel_values=image_pixels, input_ids=prompt_tokens).logits_per_image)
     OUT.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(OUT, safe_serialization=True)
     np.savez_compressed(
@@ -51,6 +73,9 @@ def main():
         logits_per_image=logits.numpy(),
         logit_scale=model.logit_scale.detach().numpy(),
         logit_bias=model.logit_bias.detach().numpy(),
+        image_pixels=image_pixels.numpy(),
+        prompt_tokens=prompt_tokens.numpy(),
+        zero_shot=zero_shot.numpy(),
     )
     print("wrote", OUT)
 

@@ -28,13 +28,14 @@ pub fn progress(len: u64, unit: &str) -> indicatif::ProgressBar {
 /// `clip.tokenize` of the lines of `path`; a line too long for the context is reported
 /// by its line number with the `--truncate` hint.
 pub fn tokenize_lines(
+    tokenizer: &impl clip_tokenizer::Tokenize,
     lines: &[String],
     path: &Path,
     context_length: usize,
     truncate: bool,
 ) -> Result<clip_tokenizer::TokenBatch> {
-    clip_tokenizer::Tokenizer::new()
-        .tokenize(lines, context_length, truncate)
+    tokenizer
+        .tokenize_texts(lines, context_length, truncate)
         .map_err(|err| match err {
             clip_tokenizer::TokenizerError::TooLong {
                 index,

@@ -3,11 +3,11 @@ use std::path::Path;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use clip_text::TextTransformer;
-use clip_tokenizer::TokenBatch;
+use clip_tokenizer::{HfTokenizer, TextTokenizer, TokenBatch, TokenizerError};
 use clip_vision::VisionEncoder;
 use clip_vision::preprocess::pixels_to_tensor;
 
-use crate::{Checkpoint, ClipConfig, LoadError};
+use crate::{Checkpoint, ClipConfig, LoadError, TextPoolName};
 
 /// CLIP: an image encoder, a text encoder and the learned temperature.
 ///
@@ -26,6 +26,9 @@ pub struct Clip {
     /// The architecture.
     #[module(skip)]
     pub config: ClipConfig,
+    /// The `tokenizer.json` found beside the weights, if any (see [`Clip::tokenizer`]).
+    #[module(skip)]
+    pub hf_tokenizer: Option<HfTokenizer>,
 }
 
 impl Clip {
@@ -47,6 +50,7 @@ impl Clip {
             logit_scale: param(scale),
             logit_bias: bias.map(param),
             config: config.clone(),
+            hf_tokenizer: None,
         }
     }
 
@@ -155,6 +159,22 @@ impl Clip {
             progress(end - start);
         }
         out
+    }
+
+    /// The tokenizer this model reads: the `tokenizer.json` beside its weights when there is
+    /// one, else OpenAI's. A SigLIP model without its own is an error (OpenAI's ids would
+    /// be another vocabulary's).
+    pub fn tokenizer(&self) -> Result<TextTokenizer, TokenizerError> {
+        match (&self.hf_tokenizer, self.config.text_pool) {
+            (Some(t), _) => Ok(TextTokenizer::HuggingFace(t.clone())),
+            (None, TextPoolName::Last) => Err(TokenizerError::Unavailable(format!(
+                "{} reads its own tokenizer: put its {} and tokenizer_config.json beside the \
+                 weights (a hub repository has them; `hf-hub:` downloads fetch them)",
+                self.config.name(),
+                crate::tokenizer::FILE_NAME
+            ))),
+            (None, TextPoolName::Eot) => Ok(TextTokenizer::default()),
+        }
     }
 
     /// Input side in pixels the image encoder expects.

@@ -26,6 +26,7 @@ pub mod fs;
 pub mod hub;
 pub mod npy;
 pub mod retrieval;
+pub mod tokenizer;
 #[cfg(feature = "train")]
 pub mod train;
 

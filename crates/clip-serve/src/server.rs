@@ -74,10 +74,14 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let model = self.pipeline.model();
         let state = AppState {
-            tokenizer: clip::tokenizer::Tokenizer::new(),
+            tokenizer: model.tokenizer().map_err(|e| e.to_string()),
             context_length: model.config.context_length,
             preprocessor: self.pipeline.preprocessor(),
             logit_scale: clip::model::to_f32_vec(model.logit_scale.val().exp())[0],
+            logit_bias: model
+                .logit_bias
+                .as_ref()
+                .map(|b| clip::model::to_f32_vec(b.val())[0]),
             embed_dim: model.config.embed_dim,
             model_name: self.name,
             index: self.index,

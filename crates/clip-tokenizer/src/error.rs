@@ -35,6 +35,9 @@ pub enum TokenizerError {
         /// What went wrong.
         detail: String,
     },
+    /// The model reads a tokenizer of its own that is not at hand.
+    #[error("{0}")]
+    Unavailable(String),
     /// A text the tokenizer could not encode.
     #[error("cannot tokenize: {0}")]
     Encode(String),

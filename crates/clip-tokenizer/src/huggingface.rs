@@ -3,7 +3,7 @@
 //! cleaning before and `HFTokenizer`'s truncation and padding after, so the ids equal
 //! `open_clip.get_tokenizer(…)(texts)`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -72,6 +72,7 @@ pub struct HfTokenizer {
     clean: TextClean,
     pad_id: u32,
     sides: Sides,
+    path: PathBuf,
 }
 
 /// What `tokenizer_config.json` says beyond `tokenizer.json`.
@@ -145,7 +146,13 @@ impl HfTokenizer {
             clean,
             pad_id,
             sides: settings.sides,
+            path: path.to_path_buf(),
         })
+    }
+
+    /// The `tokenizer.json` this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The id rows are padded with.

@@ -35,6 +35,7 @@ mod pretokenize;
 mod test_texts;
 #[cfg(feature = "huggingface")]
 mod text_tokenizer;
+mod tokenize;
 mod tokenizer;
 mod vocab;
 
@@ -43,6 +44,7 @@ pub use error::TokenizerError;
 pub use huggingface::{HfTokenizer, TextClean};
 #[cfg(feature = "huggingface")]
 pub use text_tokenizer::TextTokenizer;
+pub use tokenize::Tokenize;
 pub use tokenizer::{TokenBatch, Tokenizer};
 pub use vocab::{EOT, NUM_MERGES, SOT, VOCAB_SIZE};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::tensor::{Tensor, TensorData};
 use clip_model::fs::{FileError, write_bytes_atomic};
 use clip_model::{Clip, to_f32_vec};
-use clip_tokenizer::Tokenizer;
+use clip_tokenizer::Tokenize;
 use sha2::{Digest, Sha256};
 
 use crate::{Prompts, ZeroShotError, zeroshot_classifier};
@@ -36,7 +36,7 @@ pub fn classifier_key(weights_id: &str, model: &Clip, prompts: &Prompts) -> Stri
 /// Returns the weights and whether they came from the cache.
 pub fn cached_classifier(
     model: &Clip,
-    tokenizer: &Tokenizer,
+    tokenizer: &impl Tokenize,
     prompts: &Prompts,
     batch_size: usize,
     dir: &Path,

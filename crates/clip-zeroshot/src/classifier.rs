@@ -2,7 +2,7 @@
 
 use burn::tensor::Tensor;
 use clip_model::{Clip, l2_normalize};
-use clip_tokenizer::Tokenizer;
+use clip_tokenizer::Tokenize;
 
 use crate::{Prompts, ZeroShotError};
 
@@ -11,7 +11,7 @@ use crate::{Prompts, ZeroShotError};
 /// depend on the batch); `progress` is told how many texts each batch held.
 pub fn zeroshot_classifier(
     model: &Clip,
-    tokenizer: &Tokenizer,
+    tokenizer: &impl Tokenize,
     prompts: &Prompts,
     batch_size: usize,
     mut progress: impl FnMut(usize),
@@ -20,7 +20,7 @@ pub fn zeroshot_classifier(
     let texts: Vec<String> = (0..classes).flat_map(|c| prompts.texts(c)).collect();
     let mut features = Vec::new();
     for chunk in texts.chunks(batch_size.max(1)) {
-        let batch = tokenizer.tokenize(chunk, model.config.context_length, false)?;
+        let batch = tokenizer.tokenize_texts(chunk, model.config.context_length, false)?;
         features.push(l2_normalize(model.encode_text(&batch)));
         progress(chunk.len());
     }

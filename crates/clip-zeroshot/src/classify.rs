@@ -1,9 +1,9 @@
 //! Predictions for images: against classifier weights, or against candidate labels.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::softmax;
+use burn::tensor::activation::{sigmoid, softmax};
 use clip_model::{Clip, l2_normalize, to_f32_vec};
-use clip_tokenizer::Tokenizer;
+use clip_tokenizer::Tokenize;
 
 use crate::{Prompts, ZeroShotError};
 
@@ -20,19 +20,24 @@ pub fn zeroshot_logits(
 
 /// One image `[1, 3, R, R]` against `labels`, each put into `template` (`"a photo of a {}."`):
 /// softmax of CLIP's logits (with the model's own temperature), best first, as OpenAI's
-/// README example computes them.
+/// README example computes them. A model with a logit bias (SigLIP) gives each label its own
+/// sigmoid probability instead, as `torch.sigmoid(logits_per_image)` in its model card: they
+/// need not sum to one.
 pub fn label_probabilities(
     model: &Clip,
-    tokenizer: &Tokenizer,
+    tokenizer: &impl Tokenize,
     pixels: Tensor<4>,
     labels: &[String],
     template: &str,
 ) -> Result<Vec<(String, f32)>, ZeroShotError> {
     let prompts = Prompts::new(labels.to_vec(), vec![template.to_owned()])?;
     let texts: Vec<String> = (0..labels.len()).flat_map(|c| prompts.texts(c)).collect();
-    let batch = tokenizer.tokenize(&texts, model.config.context_length, false)?;
+    let batch = tokenizer.tokenize_texts(&texts, model.config.context_length, false)?;
     let (per_image, _) = model.forward(pixels, &batch);
-    let probs = to_f32_vec(softmax(per_image, 1));
+    let probs = match model.logit_bias {
+        Some(_) => to_f32_vec(sigmoid(per_image)),
+        None => to_f32_vec(softmax(per_image, 1)),
+    };
     let mut ranked: Vec<(String, f32)> = labels.iter().cloned().zip(probs).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(ranked)

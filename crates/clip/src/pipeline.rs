@@ -2,7 +2,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use clip_model::Clip;
-use clip_tokenizer::{TokenBatch, Tokenizer};
+use clip_tokenizer::{TextTokenizer, TokenBatch, TokenizerError};
 use clip_vision::preprocess::Preprocessor;
 
 use crate::{Embeddings, Error};
@@ -14,7 +14,8 @@ use crate::{Embeddings, Error};
 /// [`Embeddings::normalized`] and [`Embeddings::similarity`]).
 pub struct ClipPipeline {
     model: Clip,
-    tokenizer: Tokenizer,
+    /// The model's tokenizer, or why it has none at hand (images still work).
+    tokenizer: Result<TextTokenizer, String>,
     preprocessor: Preprocessor,
     device: Device,
     batch_size: usize,
@@ -36,8 +37,8 @@ impl ClipPipeline {
     pub fn new(model: Clip, device: &Device) -> Self {
         ClipPipeline {
             preprocessor: model.preprocessor(),
+            tokenizer: model.tokenizer().map_err(|e| e.to_string()),
             model,
-            tokenizer: Tokenizer::new(),
             device: device.clone(),
             batch_size: Self::DEFAULT_BATCH_SIZE,
             truncate: false,
@@ -67,7 +68,8 @@ impl ClipPipeline {
         &self.device
     }
 
-    /// OpenAI's image transform at the model's resolution.
+    /// The model's image transform (OpenAI's at its resolution unless its configuration
+    /// says otherwise).
     pub fn preprocessor(&self) -> Preprocessor {
         self.preprocessor
     }
@@ -108,7 +110,14 @@ impl ClipPipeline {
     /// [`ClipPipeline::truncate`] says so.
     pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<TokenBatch, Error> {
         let context = self.model.config.context_length;
-        Ok(self.tokenizer.tokenize(texts, context, self.truncate)?)
+        Ok(self.tokenizer()?.tokenize(texts, context, self.truncate)?)
+    }
+
+    /// The model's tokenizer (see [`Clip::tokenizer`]).
+    pub fn tokenizer(&self) -> Result<&TextTokenizer, TokenizerError> {
+        self.tokenizer
+            .as_ref()
+            .map_err(|e| TokenizerError::Unavailable(e.clone()))
     }
 
     /// Text features of texts tokenized already (see [`ClipPipeline::tokenize`]), one row
@@ -131,7 +140,8 @@ impl ClipPipeline {
     }
 
     /// Zero-shot probabilities of `image` against `labels`, each put into `template`
-    /// (`"a photo of a {}."`), best first: OpenAI's README example.
+    /// (`"a photo of a {}."`), best first: OpenAI's README example (SigLIP: a sigmoid per
+    /// label, see [`clip_zeroshot::label_probabilities`]).
     #[cfg(feature = "image")]
     pub fn classify<S: AsRef<str>>(
         &self,
@@ -144,7 +154,7 @@ impl ClipPipeline {
         let pixels = self.preprocessor.to_tensor(&[pixels], &self.device);
         Ok(clip_zeroshot::label_probabilities(
             &self.model,
-            &self.tokenizer,
+            self.tokenizer()?,
             pixels,
             &labels,
             template,

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use burn::tensor::{Distribution, Tensor};
 use clip_model::{Clip, ClipConfig};
-use clip_tokenizer::Tokenizer;
 
 use clip::device::{Backend, Precision};
 
@@ -88,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
     // Realistic prompts: "a photo of a {class}." over ImageNet's class names, a new batch
     // each step (tokenization included, as a user pays for it).
     let classes = clip_zeroshot::Prompts::imagenet().classes;
-    let tokenizer = Tokenizer::new();
+    let tokenizer = model.tokenizer()?;
     let texts_per_s = throughput(args.batch, args.seconds, |step| {
         let prompts: Vec<String> = (0..args.batch)
             .map(|j| {

@@ -10,7 +10,6 @@ use clip_model::data::synthetic::{self, Labelled, SyntheticOptions};
 use clip_model::data::{PairSet, Split, read_flickr8k};
 use clip_model::train::OptimOptions;
 use clip_model::{Clip, ClipConfig, VisionLayers};
-use clip_tokenizer::Tokenizer;
 use clip_zeroshot::{Prompts, zeroshot_classifier, zeroshot_logits};
 
 use crate::training;
@@ -208,7 +207,7 @@ fn evaluate(model: &Clip, test: &[Labelled]) -> Result<Evaluation> {
         classes.clone(),
         TEMPLATES.iter().map(|t| t.to_string()).collect(),
     )?;
-    let weights = zeroshot_classifier(model, &Tokenizer::new(), &prompts, 256, |_| {})?;
+    let weights = zeroshot_classifier(model, &model.tokenizer()?, &prompts, 256, |_| {})?;
     let preprocessor = model.preprocessor();
     let mut hits = [(0usize, 0usize); 2];
     let mut by_class = std::collections::BTreeMap::<usize, (usize, usize)>::new();

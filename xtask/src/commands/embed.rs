@@ -153,6 +153,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(lines) => {
             let texts_path = args.texts.as_ref().expect("texts were read from a path");
             let batch = tokenize_lines(
+                &model.tokenizer()?,
                 &lines,
                 texts_path,
                 model.config.context_length,

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clip::device::{Backend, Precision};
 use clip_model::Clip;
-use clip_tokenizer::Tokenizer;
 use clip_zeroshot::{
     Cifar, Features, LabelledImages, Prompts, cached_classifier, classifier_key, default_cs,
     evaluate, fit_probe, image_features, read_cifar, weights_identity,
@@ -208,7 +207,7 @@ pub fn run(args: Args) -> Result<()> {
     let key = classifier_key(&weights_identity(&args.weights), &model, &prompts);
     let (weights, cached) = cached_classifier(
         &model,
-        &Tokenizer::new(),
+        &model.tokenizer()?,
         &prompts,
         args.batch_size,
         &cache,

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clip_model::Clip;
-use clip_tokenizer::Tokenizer;
 
 use clip::device::{Backend, Precision};
 
@@ -53,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
     let pixels = preprocessor.to_tensor(&[preprocessor.pixels(&image)], &device);
     let ranked = clip_zeroshot::label_probabilities(
         &model,
-        &Tokenizer::new(),
+        &model.tokenizer()?,
         pixels,
         &labels,
         &args.template,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clip_tokenizer::CONTEXT_LENGTH;
+use clip_tokenizer::{CONTEXT_LENGTH, HfTokenizer, TextClean, TextTokenizer};
 use ndarray::Array2;
 
 use crate::io::{read_lines, tokenize_lines, write_atomic};
@@ -22,11 +22,36 @@ pub struct Args {
     /// Cut texts that do not fit (EOT stays last) instead of failing.
     #[arg(long)]
     truncate: bool,
+    /// A Hugging Face tokenizer.json (SigLIP's, SigLIP 2's) to use instead of OpenAI's, with
+    /// the tokenizer_config.json beside it; texts are cleaned as open_clip's `--clean`.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// With --tokenizer: open_clip's text cleaning (canonicalize, lower or whitespace).
+    #[arg(long, default_value = "canonicalize", requires = "tokenizer")]
+    clean: String,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let lines = read_lines(&args.input)?;
-    let batch = tokenize_lines(&lines, &args.input, args.context_length, args.truncate)?;
+    let tokenizer = match &args.tokenizer {
+        None => TextTokenizer::default(),
+        Some(file) => {
+            let clean = TextClean::from_name(&args.clean).with_context(|| {
+                format!(
+                    "--clean '{}': expected canonicalize, lower or whitespace",
+                    args.clean
+                )
+            })?;
+            HfTokenizer::from_file(file, clean)?.into()
+        }
+    };
+    let batch = tokenize_lines(
+        &tokenizer,
+        &lines,
+        &args.input,
+        args.context_length,
+        args.truncate,
+    )?;
     let ids = Array2::from_shape_vec(
         (batch.len(), batch.context_length),
         batch.ids.iter().map(|&id| i64::from(id)).collect(),

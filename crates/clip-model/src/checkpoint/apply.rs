@@ -45,6 +45,7 @@ impl Checkpoint {
                 key: to_openai(missing),
             });
         }
+        model.hf_tokenizer = crate::tokenizer::load(&path, &model.config)?;
         Ok(model)
     }
 }

@@ -93,7 +93,8 @@ impl Checkpoint {
         let tensors = self.tensors.iter().map(|(k, t)| (k.clone(), t.clone()));
         let format = self.format.to_string();
         let extra = ("source_format", format.clone());
-        write_safetensors(out, tensors, config, dtype, extra, (&self.path, &format))
+        write_safetensors(out, tensors, config, dtype, extra, (&self.path, &format))?;
+        crate::tokenizer::copy_beside(&self.path, out).map_err(|e| tokenizer_error(out, e))
     }
 }
 
@@ -118,7 +119,21 @@ impl Clip {
                 (key, tensor)
             });
         let extra = ("producer", "clip-burn".to_owned());
-        write_safetensors(path, tensors, &self.config, dtype, extra, (path, "model"))
+        write_safetensors(path, tensors, &self.config, dtype, extra, (path, "model"))?;
+        match &self.hf_tokenizer {
+            Some(t) => {
+                crate::tokenizer::copy_to(t.path(), path).map_err(|e| tokenizer_error(path, e))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// A tokenizer file that could not be copied beside the saved weights.
+fn tokenizer_error(out: &Path, e: std::io::Error) -> SaveError {
+    SaveError::Write {
+        path: out.to_path_buf(),
+        detail: format!("the weights were written, but not the tokenizer beside them: {e}"),
     }
 }
 

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor};
+use clip_tokenizer::TextTokenizer;
 use clip_tokenizer::TokenBatch;
-use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::Preprocessor;
 use rayon::prelude::*;
 
@@ -66,7 +66,7 @@ pub trait BatchSource: Send {
 
 /// The captions tokenized for a batch (truncated, end-of-text kept).
 pub(crate) fn tokenize(
-    tokenizer: &Tokenizer,
+    tokenizer: &TextTokenizer,
     captions: &[String],
     context_length: usize,
 ) -> Result<TokenBatch, DataError> {
@@ -80,7 +80,7 @@ pub(crate) fn tokenize(
 pub struct BatchLoader {
     data: ImageCaptions,
     preprocessor: Preprocessor,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     context_length: usize,
     batch_size: usize,
     seed: u64,
@@ -111,7 +111,7 @@ impl BatchLoader {
         let per_image = 3 * resolution * resolution * std::mem::size_of::<f32>();
         BatchLoader {
             preprocessor: Preprocessor::new(resolution),
-            tokenizer: Tokenizer::new(),
+            tokenizer: TextTokenizer::default(),
             context_length,
             batch_size: batch_size.clamp(1, n.max(1)),
             seed,
@@ -122,6 +122,15 @@ impl BatchLoader {
             cursor: (0, 0),
             data,
         }
+    }
+
+    /// Prepares images and captions as `inputs` say (the model's own transform and
+    /// tokenizer) instead of OpenAI's.
+    pub fn with_inputs(mut self, inputs: &crate::data::ModelInputs) -> Self {
+        self.preprocessor = inputs.preprocessor;
+        self.tokenizer = inputs.tokenizer.clone();
+        self.context_length = inputs.context_length;
+        self
     }
 
     /// Loads only `slice`'s rows of each batch (the batches themselves do not change).

@@ -5,6 +5,7 @@
 
 mod error;
 mod flickr;
+mod inputs;
 mod loader;
 mod prefetch;
 mod sampling;
@@ -15,6 +16,7 @@ pub mod webdataset;
 
 pub use error::DataError;
 pub use flickr::{FlickrSet, HELD_OUT_SHARE, Split, find_flickr, read_flickr8k, seeded_split};
+pub use inputs::ModelInputs;
 pub use loader::{Batch, BatchLoader, BatchSource};
 pub use prefetch::{DataPosition, Feed, Prefetch};
 pub use sampling::{caption_choice, epoch_order};
@@ -74,18 +76,19 @@ pub enum PairSet {
 }
 
 impl PairSet {
-    /// The batches of this set for a model at `resolution` with `context_length` tokens,
-    /// `batch_size` pairs each, order fixed by `seed`, of which this process loads `slice`;
-    /// a list keeps decoded images when they all fit in `cache_bytes`.
+    /// The batches of this set for a model reading `inputs`, `batch_size` pairs each, order
+    /// fixed by `seed`, of which this process loads `slice`; a list keeps decoded images
+    /// when they all fit in `cache_bytes`.
     pub fn loader(
         self,
-        resolution: usize,
-        context_length: usize,
+        inputs: &ModelInputs,
         batch_size: usize,
         seed: u64,
         cache_bytes: usize,
         slice: RankSlice,
     ) -> Result<Box<dyn BatchSource>, DataError> {
+        let (resolution, context_length) =
+            (inputs.preprocessor.resolution(), inputs.context_length);
         Ok(match self {
             PairSet::Pairs(data) => Box::new(
                 BatchLoader::new(
@@ -96,10 +99,12 @@ impl PairSet {
                     seed,
                     cache_bytes,
                 )
+                .with_inputs(inputs)
                 .sliced(slice),
             ),
             PairSet::Shards(data, options) => Box::new(
                 ShardLoader::new(data, resolution, context_length, batch_size, seed, options)?
+                    .with_inputs(inputs)
                     .sliced(slice),
             ),
         })

@@ -12,7 +12,9 @@ use burn::tensor::Device;
 use super::distributed::{self, Collective, Group};
 use super::validation::Validation;
 use super::{History, OptimOptions, RunState, StepStats, Trainer, pretraining_init};
-use crate::data::{DataError, DataPosition, Feed, PairSet, Prefetch, RankSlice, StreamStats};
+use crate::data::{
+    DataError, DataPosition, Feed, ModelInputs, PairSet, Prefetch, RankSlice, StreamStats,
+};
 use crate::{Clip, ClipConfig, ConfigError, LoadError, SaveDtype};
 
 /// The checkpoint folder inside a run's output directory.
@@ -292,9 +294,9 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
         rank: g.rank(),
         ranks: g.ranks(),
     });
+    let inputs = ModelInputs::of(&trainer.model)?;
     let loader = spec.train.loader(
-        config.image_resolution,
-        config.context_length,
+        &inputs,
         spec.batch_size,
         state.seed,
         spec.cache_bytes,
@@ -313,7 +315,7 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
     let mut val_set = spec
         .val
         .filter(|_| leader)
-        .map(|val| Validation::new(val, &config, spec.batch_size, state.seed, spec.cache_bytes))
+        .map(|val| Validation::new(val, &inputs, spec.batch_size, state.seed, spec.cache_bytes))
         .transpose()?;
 
     let workers: Vec<Device> = spec.devices.iter().map(autodiff).collect();

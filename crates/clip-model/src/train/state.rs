@@ -92,6 +92,10 @@ impl Trainer {
             .valid()
             .save_file(&model_file)
             .map_err(|e| CheckpointError::invalid(&model_file, e))?;
+        if let Some(tokenizer) = &self.model.hf_tokenizer {
+            crate::tokenizer::copy_to(tokenizer.path(), &model_file)
+                .map_err(|e| CheckpointError::io(&model_file, e))?;
+        }
         let optim_file = tmp.join(OPTIM);
         self.optim
             .save(&optim_file)
@@ -130,12 +134,14 @@ impl Trainer {
         if !model_file.exists() {
             return Err(CheckpointError::invalid(&model_file, "missing"));
         }
-        let model = state
+        let mut model = state
             .config
             .init(device)
             .try_load_file(&model_file)
             .map_err(|e| CheckpointError::invalid(&model_file, e))?
             .train();
+        model.hf_tokenizer = crate::tokenizer::load(&model_file, &state.config)
+            .map_err(|e| CheckpointError::invalid(&model_file, e))?;
         let optim_file = dir.join(OPTIM);
         if !optim_file.exists() {
             return Err(CheckpointError::invalid(&optim_file, "missing"));

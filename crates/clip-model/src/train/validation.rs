@@ -1,13 +1,14 @@
 //! Validation during training: image ↔ text Recall@1/5/10 of the model on a held-out set.
 
 use burn::module::Module;
-use clip_tokenizer::Tokenizer;
 use clip_vision::preprocess::pixels_to_tensor;
 
 use super::FitError;
-use crate::data::{BatchLoader, BatchSource, DataError, PairSet, ShardLoader, StreamOptions};
+use crate::Clip;
+use crate::data::{
+    BatchLoader, BatchSource, DataError, ModelInputs, PairSet, ShardLoader, StreamOptions,
+};
 use crate::retrieval::{Recall, retrieval_recall};
-use crate::{Clip, ClipConfig};
 
 /// A validation set: a list (every caption of every image) or shards (read in order, one
 /// caption per sample).
@@ -19,21 +20,17 @@ pub(super) enum Validation {
 impl Validation {
     pub(super) fn new(
         set: PairSet,
-        config: &ClipConfig,
+        inputs: &ModelInputs,
         batch_size: usize,
         seed: u64,
         cache_bytes: usize,
     ) -> Result<Self, DataError> {
-        let (resolution, context) = (config.image_resolution, config.context_length);
+        let (resolution, context) = (inputs.preprocessor.resolution(), inputs.context_length);
         Ok(match set {
-            PairSet::Pairs(data) => Validation::Pairs(Box::new(BatchLoader::new(
-                data,
-                resolution,
-                context,
-                batch_size,
-                seed,
-                cache_bytes,
-            ))),
+            PairSet::Pairs(data) => Validation::Pairs(Box::new(
+                BatchLoader::new(data, resolution, context, batch_size, seed, cache_bytes)
+                    .with_inputs(inputs),
+            )),
             PairSet::Shards(data, options) => {
                 let options = StreamOptions {
                     shuffle_buffer: 1,
@@ -41,7 +38,8 @@ impl Validation {
                     ..options
                 };
                 let loader =
-                    ShardLoader::new(data, resolution, context, batch_size, seed, options)?;
+                    ShardLoader::new(data, resolution, context, batch_size, seed, options)?
+                        .with_inputs(inputs);
                 Validation::Shards(Box::new(loader))
             }
         })
@@ -80,7 +78,7 @@ fn recall(
     chunks: impl Iterator<Item = Result<(Vec<f32>, Vec<Vec<String>>), DataError>>,
 ) -> Result<Recall, FitError> {
     let device = model.logit_scale.val().device();
-    let tokenizer = Tokenizer::new();
+    let tokenizer = model.tokenizer()?;
     let resolution = model.image_resolution();
     let mut image_features = Vec::new();
     let mut text_features = Vec::new();

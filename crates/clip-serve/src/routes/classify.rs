@@ -107,10 +107,20 @@ pub async fn classify(
             state.logit_scale * cosine
         })
         .collect();
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-    let total: f32 = exp.iter().sum();
-    let mut ranked: Vec<(usize, f32)> = exp.iter().map(|e| e / total).enumerate().collect();
+    let probabilities: Vec<f32> = match state.logit_bias {
+        // SigLIP: each label's own sigmoid (they need not sum to one).
+        Some(bias) => logits
+            .iter()
+            .map(|l| 1.0 / (1.0 + (-(l + bias)).exp()))
+            .collect(),
+        None => {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+            let total: f32 = exp.iter().sum();
+            exp.iter().map(|e| e / total).collect()
+        }
+    };
+    let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     ranked.truncate(ask.top_k.unwrap_or(ranked.len()));
     let labels: Vec<Value> = ranked

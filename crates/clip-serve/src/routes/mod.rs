@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use clip::tokenizer::{TokenBatch, Tokenizer};
+use clip::tokenizer::{TextTokenizer, TokenBatch, TokenizerError};
 use clip::vision::preprocess::Preprocessor;
 use clip_collection::Index;
 use serde_json::Value;
@@ -33,11 +33,14 @@ use crate::{ApiError, Limits, images};
 /// [`Server::route`]: crate::Server::route
 pub struct AppState {
     pub(crate) batcher: Batcher,
-    pub(crate) tokenizer: Tokenizer,
+    /// The model's tokenizer, or why it has none (texts are then refused).
+    pub(crate) tokenizer: Result<TextTokenizer, String>,
     pub(crate) context_length: usize,
     pub(crate) preprocessor: Preprocessor,
     /// `exp(logit_scale)`: the model's temperature.
     pub(crate) logit_scale: f32,
+    /// The logits' bias of a SigLIP model (probabilities are then sigmoids).
+    pub(crate) logit_bias: Option<f32>,
     pub(crate) embed_dim: usize,
     pub(crate) model_name: String,
     pub(crate) index: Option<Index>,
@@ -173,13 +176,18 @@ impl AppState {
     /// Token ids of `texts` at the model's context (400 for a text too long to fit unless
     /// `truncate`).
     pub fn tokenize(&self, texts: &[String], truncate: bool) -> Result<TokenBatch, ApiError> {
-        self.tokenizer
+        let tokenizer = self
+            .tokenizer
+            .as_ref()
+            .map_err(|e| ApiError::new(StatusCode::NOT_IMPLEMENTED, "no_tokenizer", e.clone()))?;
+        tokenizer
             .tokenize(texts, self.context_length, truncate)
-            .map_err(|e| {
-                ApiError::bad_request(
+            .map_err(|e| match e {
+                TokenizerError::TooLong { .. } => ApiError::bad_request(
                     "text_too_long",
                     format!("{e} (send \"truncate\": true to cut it)"),
-                )
+                ),
+                other => ApiError::bad_request("bad_text", other.to_string()),
             })
     }
 

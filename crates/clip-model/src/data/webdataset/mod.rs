@@ -15,7 +15,7 @@ mod shuffle;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clip_tokenizer::Tokenizer;
+use clip_tokenizer::TextTokenizer;
 use clip_vision::preprocess::{Preprocessor, decode};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -204,7 +204,7 @@ impl Default for StreamOptions {
 pub struct ShardLoader {
     data: WebDataset,
     preprocessor: Preprocessor,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     context_length: usize,
     batch_size: usize,
     seed: u64,
@@ -243,7 +243,7 @@ impl ShardLoader {
         Ok(ShardLoader {
             data,
             preprocessor: Preprocessor::new(resolution),
-            tokenizer: Tokenizer::new(),
+            tokenizer: TextTokenizer::default(),
             context_length,
             batch_size,
             seed,
@@ -256,6 +256,15 @@ impl ShardLoader {
             stats: StreamStats::default(),
             slice: RankSlice::WHOLE,
         })
+    }
+
+    /// Prepares images and captions as `inputs` say (the model's own transform and
+    /// tokenizer) instead of OpenAI's.
+    pub fn with_inputs(mut self, inputs: &crate::data::ModelInputs) -> Self {
+        self.preprocessor = inputs.preprocessor;
+        self.tokenizer = inputs.tokenizer.clone();
+        self.context_length = inputs.context_length;
+        self
     }
 
     /// Loads only `slice`'s rows of each batch. Every rank walks the same stream of samples
