@@ -264,3 +264,50 @@ fn gradient_checkpointing_trains_the_same_weights() {
         tensors(&plain.join("model.safetensors"))
     );
 }
+
+#[test]
+fn sigmoid_loss_trains_a_logit_bias_and_classifies_by_sigmoid() {
+    // `--loss sigmoid` (open_clip's `--siglip`): the model gets a logit bias from −10 (scale
+    // ln 10), trains it, saves it, and the saved model is then sigmoid-trained by default.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let (d, c) = (data.to_str().unwrap(), data.join("config.json"));
+    let c = c.to_str().unwrap();
+    let out = tmp.path().join("run");
+    let mut args = train_args(d, c, out.to_str().unwrap());
+    args.extend(["--loss", "sigmoid"]);
+    let run = xtask(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let weights = out.join("model.safetensors");
+    let saved = tensors(&weights);
+    let value = |key: &str| {
+        let (_, bytes) = saved.iter().find(|(k, _)| k == key).expect(key);
+        f32::from_le_bytes(bytes[..4].try_into().unwrap())
+    };
+    let bias = value("logit_bias");
+    assert!(bias != -10.0 && (bias + 10.0).abs() < 0.1, "logit_bias {bias}");
+    let scale = value("logit_scale");
+    assert!((scale - 10f32.ln()).abs() < 0.1, "logit_scale {scale}");
+    let config = clip_model::Checkpoint::open(&weights).unwrap().config().unwrap();
+    assert!(config.logit_bias);
+
+    let image = data.join("Flickr8k_Dataset/Flickr8k_Dataset");
+    let image = std::fs::read_dir(&image).unwrap().next().unwrap().unwrap().path();
+    let predict = xtask(&[
+        "predict",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--labels",
+        "red circle,blue square,green triangle",
+    ]);
+    assert!(predict.status.success(), "{}", stderr(&predict));
+    let total: f32 = String::from_utf8_lossy(&predict.stdout)
+        .lines()
+        .filter_map(|l| l.rsplit_once(": ")?.1.parse::<f32>().ok())
+        .sum();
+    // Sigmoids of logits near −10 + 10·cos: far below a softmax's total of 1.
+    assert!(total < 0.5, "sigmoid probabilities sum to {total}");
+}

@@ -61,6 +61,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         stop: None,
         group: None,
         grad_checkpointing: false,
+        objective: None,
     };
     let outcome = fit(spec, |event| {
         if let FitEvent::Step { step, stats } = event {

@@ -104,6 +104,7 @@ pub fn run(args: Args) -> Result<()> {
             stop: None,
             group: None,
             grad_checkpointing: false,
+            objective: None,
         },
         None,
     )?;

@@ -7,8 +7,8 @@ use clip_model::ClipConfig;
 use clip_model::data::{
     PairSet, StreamOptions, TableOptions, WebDataset, find_flickr, read_table_with,
 };
-use clip_model::train::OptimOptions;
 use clip_model::train::distributed::{self, Group};
+use clip_model::train::{Objective, OptimOptions};
 use std::time::Duration;
 
 use crate::training;
@@ -136,6 +136,27 @@ pub struct Args {
     /// memory for more time (Burn's gradient checkpointing).
     #[arg(long)]
     grad_checkpointing: bool,
+    /// The loss: `contrastive` (CLIP's) or `sigmoid` (SigLIP's, open_clip's `--siglip`; the
+    /// model gets a logit bias starting at −10). Default: the model's own — sigmoid for a
+    /// model whose logits carry a bias (SigLIP), contrastive otherwise.
+    #[arg(long, value_enum)]
+    loss: Option<Loss>,
+}
+
+/// `--loss`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Loss {
+    Contrastive,
+    Sigmoid,
+}
+
+impl Loss {
+    fn objective(self) -> Objective {
+        match self {
+            Loss::Contrastive => Objective::Contrastive,
+            Loss::Sigmoid => Objective::Sigmoid,
+        }
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -229,6 +250,7 @@ fn train(args: Args, group: Option<Group>) -> Result<()> {
             stop: None,
             group: group.clone(),
             grad_checkpointing: args.grad_checkpointing,
+            objective: args.loss.map(Loss::objective),
         },
         found,
     )?;

@@ -11,7 +11,7 @@ use burn::tensor::Device;
 
 use super::distributed::{self, Collective, Group};
 use super::validation::Validation;
-use super::{History, OptimOptions, RunState, StepStats, Trainer, pretraining_init};
+use super::{History, Objective, OptimOptions, RunState, StepStats, Trainer, pretraining_init};
 use crate::data::{
     DataError, DataPosition, Feed, ModelInputs, PairSet, Prefetch, RankSlice, StreamStats,
 };
@@ -73,6 +73,10 @@ pub struct FitSpec {
     /// Recompute memory-bound activations in the backward pass instead of keeping them
     /// (Burn's balanced gradient checkpointing): less memory, more time.
     pub grad_checkpointing: bool,
+    /// The loss of a new run (`None`: the model's — sigmoid when its logits carry a bias).
+    /// The sigmoid loss gives a model without a bias one (−10, open_clip's start; a model
+    /// from scratch also starts at scale ln 10); the contrastive loss drops a model's bias.
+    pub objective: Option<Objective>,
 }
 
 /// What a finished (or stopped) run reports.
@@ -266,10 +270,20 @@ pub fn fit(spec: FitSpec, mut events: impl FnMut(FitEvent<'_>)) -> Result<FitOut
         }
         let model = match &spec.source {
             ModelSource::Scratch(config) => {
+                let mut config = config.clone();
+                if let Some(objective) = spec.objective {
+                    config.logit_bias = objective == Objective::Sigmoid;
+                }
                 config.validate()?;
                 pretraining_init(config.init(&device), spec.seed)
             }
-            ModelSource::Init(path) => Clip::load(path, &spec.device)?,
+            ModelSource::Init(path) => {
+                let model = Clip::load(path, &spec.device)?;
+                match spec.objective {
+                    Some(objective) => with_objective(model, objective),
+                    None => model,
+                }
+            }
         };
         let config = model.config.clone();
         let trainer = Trainer::new(model, spec.options.clone());
@@ -460,4 +474,22 @@ fn save(
 ) -> Result<(), FitError> {
     state.extra = history.to_json();
     Ok(trainer.save_checkpoint(dir, state)?)
+}
+
+/// `model` set up for `objective`: a logit bias of −10 added for the sigmoid loss (its scale
+/// kept), the bias dropped for the contrastive one.
+fn with_objective(mut model: Clip, objective: Objective) -> Clip {
+    let sigmoid = objective == Objective::Sigmoid;
+    model.config.logit_bias = sigmoid;
+    model.logit_bias = match (sigmoid, model.logit_bias.take()) {
+        (true, Some(bias)) => Some(bias),
+        (true, None) => {
+            let device = model.logit_scale.val().device();
+            Some(burn::module::Param::from_tensor(
+                burn::tensor::Tensor::from_floats([-10.0f32], &device),
+            ))
+        }
+        (false, _) => None,
+    };
+    model
 }

@@ -24,7 +24,8 @@ enum Draw {
 /// `w^-½` class/positional embeddings and projection; the attention pool's `c_proj.in^-½`;
 /// zeros for the last BatchNorm gain of each Bottleneck; PyTorch's defaults elsewhere
 /// (Kaiming-uniform `±1/√fan_in` weights and biases, Xavier for attention `in_proj`,
-/// zero attention biases, unit norms); `logit_scale = ln(1/0.07)`.
+/// zero attention biases, unit norms); `logit_scale = ln(1/0.07)` (with a logit bias,
+/// open_clip's SigLIP start: `logit_scale = ln 10`, `logit_bias = −10`).
 ///
 /// Each tensor is drawn from its own stream, seeded by `seed` and its path, so the result
 /// depends on nothing but the seed and the configuration.
@@ -97,8 +98,16 @@ fn rule(config: &ClipConfig, path: &str, fan_in: usize) -> Draw {
     let text_width = config.transformer_width as f64;
     let kaiming = Draw::Uniform(1.0 / (fan_in.max(1) as f64).sqrt());
     let is = |suffix: &str| path.ends_with(suffix);
+    // open_clip's SigLIP init (`init_logit_scale` ln 10, `init_logit_bias` −10) for models
+    // with a bias, the paper's 1/0.07 temperature otherwise.
     if path == "logit_scale" {
-        return Draw::Constant((1.0f32 / 0.07).ln());
+        return Draw::Constant(match config.logit_bias {
+            true => 10f32.ln(),
+            false => (1.0f32 / 0.07).ln(),
+        });
+    }
+    if path == "logit_bias" {
+        return Draw::Constant(-10.0);
     }
     // Norms: LayerNorm gamma/beta, BatchNorm gamma/beta (bn3 of a Bottleneck starts at 0).
     if is("gamma") {

@@ -1,6 +1,7 @@
-//! The symmetric contrastive loss of the CLIP paper's pseudocode.
+//! The two objectives: the symmetric contrastive loss of the CLIP paper's pseudocode, and
+//! SigLIP's pairwise sigmoid loss (open_clip's `SigLipLoss`).
 
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::l2_normalize;
@@ -8,9 +9,9 @@ use crate::l2_normalize;
 /// The loss of one batch and the logits it came from.
 #[derive(Debug, Clone)]
 pub struct ContrastiveOutput {
-    /// `(CE(rows) + CE(columns)) / 2`, shape [1].
+    /// `(CE(rows) + CE(columns)) / 2` (or the sigmoid loss), shape [1].
     pub loss: Tensor<1>,
-    /// `exp(t) · norm(I) · norm(T)ᵀ`, `[images, texts]`; pair `i` is on the diagonal.
+    /// `exp(t) · norm(I) · norm(T)ᵀ (+ b)`, `[images, texts]`; pair `i` is on the diagonal.
     pub logits_per_image: Tensor<2>,
 }
 
@@ -30,6 +31,67 @@ pub fn contrastive_loss(
     let loss = (diagonal_cross_entropy(logits_per_image.clone())
         + diagonal_cross_entropy(logits_per_image.clone().transpose()))
         / 2.0;
+    ContrastiveOutput {
+        loss,
+        logits_per_image,
+    }
+}
+
+/// Which loss a batch is trained with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// [`contrastive_loss`] (CLIP).
+    Contrastive,
+    /// [`sigmoid_loss`] (SigLIP; needs the model's logit bias).
+    Sigmoid,
+}
+
+impl Objective {
+    /// The objective a model is trained with: the sigmoid loss when its logits carry a bias.
+    pub fn of(config: &crate::ClipConfig) -> Self {
+        match config.logit_bias {
+            true => Objective::Sigmoid,
+            false => Objective::Contrastive,
+        }
+    }
+
+    /// The loss of a batch of features; `logit_bias` is used by the sigmoid loss only.
+    pub fn loss(
+        self,
+        image_features: Tensor<2>,
+        text_features: Tensor<2>,
+        logit_scale: Tensor<1>,
+        logit_bias: Option<Tensor<1>>,
+    ) -> ContrastiveOutput {
+        match (self, logit_bias) {
+            (Objective::Sigmoid, Some(bias)) => {
+                sigmoid_loss(image_features, text_features, logit_scale, bias)
+            }
+            _ => contrastive_loss(image_features, text_features, logit_scale),
+        }
+    }
+}
+
+/// SigLIP's loss: L2-normalised features, `logits = exp(t)·I·Tᵀ + b`, every pair a binary
+/// label (+1 on the diagonal, −1 elsewhere), `−Σ log σ(label · logit) / n` — open_clip's
+/// `SigLipLoss` on one process (`logits_per_image` are those logits).
+pub fn sigmoid_loss(
+    image_features: Tensor<2>,
+    text_features: Tensor<2>,
+    logit_scale: Tensor<1>,
+    logit_bias: Tensor<1>,
+) -> ContrastiveOutput {
+    let image = l2_normalize(image_features);
+    let text = l2_normalize(text_features);
+    let [n, _] = image.dims();
+    let scale = logit_scale.exp().unsqueeze::<2>();
+    let logits_per_image = image.matmul(text.transpose()) * scale + logit_bias.unsqueeze::<2>();
+    let device = logits_per_image.device();
+    let labels: Tensor<2> = Tensor::<2>::eye(n, &device) * 2.0 - 1.0;
+    let loss = -log_sigmoid(logits_per_image.clone() * labels)
+        .sum()
+        .reshape([1])
+        / n.max(1) as f64;
     ContrastiveOutput {
         loss,
         logits_per_image,

@@ -38,7 +38,7 @@ pub use fit::{
 };
 pub use history::{EpochRow, History};
 pub use init::pretraining_init;
-pub use loss::{ContrastiveOutput, contrastive_loss, in_batch_accuracy};
+pub use loss::{ContrastiveOutput, Objective, contrastive_loss, in_batch_accuracy, sigmoid_loss};
 pub use optimizer::{OptimOptions, clip_grad_norm, no_decay_params};
 pub use state::{CheckpointError, RunState};
 pub use trainer::{MAX_LOGIT_SCALE, StepStats, Trainer};

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 use clip_tokenizer::TokenBatch;
 
 use super::distributed::{Collective, GradientSum, gather_rows};
-use super::loss::{contrastive_loss, in_batch_accuracy};
+use super::loss::{ContrastiveOutput, Objective, in_batch_accuracy};
 use super::optimizer::{OptimOptions, clip_grad_norm};
 use crate::Clip;
 
@@ -98,10 +98,11 @@ impl Trainer {
         let pieces = Pieces::new(&pixels, tokens, micro_batches);
         let model = &self.model;
         let (loss, accuracy, grads) = if pieces.len() == 1 {
-            let out = contrastive_loss(
+            let out = batch_loss(
+                model,
                 model.encode_image(pixels.clone()),
                 model.encode_text(tokens),
-                model.logit_scale.val(),
+                true,
             );
             let grads = GradientsParams::from_grads(out.loss.backward(), model);
             (scalar(out.loss), accuracy_of(&out.logits_per_image), grads)
@@ -157,8 +158,7 @@ impl Trainer {
         let (images, offset) = gather_rows(group, images.concat(), width, &main);
         let (texts, _) = gather_rows(group, texts.concat(), width, &main);
         let pairs = texts.dims()[0];
-        let scale = self.model.logit_scale.val().detach();
-        let out = contrastive_loss(images.clone(), texts.clone(), scale);
+        let out = batch_loss(&self.model, images.clone(), texts.clone(), false);
         let (loss, accuracy) = (scalar(out.loss), accuracy_of(&out.logits_per_image));
 
         // Pass 2: each piece with a graph through the global loss; then the sum over ranks.
@@ -444,13 +444,13 @@ impl Constants {
         let (mut images, mut texts) = (on_device(&self.images), on_device(&self.texts));
         images[self.slot + j] = image;
         texts[self.slot + j] = text;
-        let scale = model.logit_scale.val();
-        let scale = if self.scale_piece == Some(j) {
-            scale
-        } else {
-            scale.detach()
-        };
-        let out = contrastive_loss(Tensor::cat(images, 0), Tensor::cat(texts, 0), scale);
+        let tracked = self.scale_piece == Some(j);
+        let out = batch_loss(
+            model,
+            Tensor::cat(images, 0),
+            Tensor::cat(texts, 0),
+            tracked,
+        );
         let grads = GradientsParams::from_grads(out.loss.backward(), model).to_device(main, model);
         (
             j,
@@ -459,6 +459,23 @@ impl Constants {
             accuracy_of(&out.logits_per_image),
         )
     }
+}
+
+/// The batch's loss under the model's [`Objective`]; the logit scale (and bias) carry their
+/// gradient only when `tracked` (one piece of a step takes it).
+fn batch_loss(
+    model: &Clip,
+    images: Tensor<2>,
+    texts: Tensor<2>,
+    tracked: bool,
+) -> ContrastiveOutput {
+    let scale = model.logit_scale.val();
+    let bias = model.logit_bias.as_ref().map(|b| b.val());
+    let (scale, bias) = match tracked {
+        true => (scale, bias),
+        false => (scale.detach(), bias.map(|b| b.detach())),
+    };
+    Objective::of(&model.config).loss(images, texts, scale, bias)
 }
 
 /// A tensor's values, in f32.
