@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use ndarray::ArrayD;
@@ -115,4 +117,46 @@ pub fn test_devices() -> Vec<TestDevice> {
         });
     }
     devices
+}
+
+/// Serves `files` (URL path → bytes) on 127.0.0.1 until the process ends; 404 otherwise.
+pub fn serve(files: HashMap<String, Vec<u8>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap_or(0);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = match files.get(path) {
+                Some(body) => ("200 OK", body.as_slice()),
+                None => ("404 Not Found", &b"not found"[..]),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        }
+    });
+    base
+}
+
+/// Runs `f` with `HF_ENDPOINT` at `base` and the download cache in `cache`; one test at a time
+/// (the environment is the process's).
+pub fn with_endpoint<T>(base: &str, cache: &Path, f: impl FnOnce() -> T) -> T {
+    static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_us = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: every test of this binary that touches the environment holds the lock.
+    unsafe {
+        std::env::set_var("HF_ENDPOINT", base);
+        std::env::set_var("CLIP_CACHE_DIR", cache);
+    }
+    f()
 }

@@ -176,3 +176,37 @@ fn zero_shot_from_files_matches_transformers_and_open_clip() {
         "independent sigmoids, not a softmax: {sum}"
     );
 }
+
+/// `hf-hub:ORG/REPO` of a transformers repository (`google/siglip-*`): no open_clip weights
+/// there, so `model.safetensors` is fetched with `config.json` and the tokenizer files.
+#[test]
+fn hf_hub_fetches_a_siglip_repository_with_its_tokenizer() {
+    use std::collections::HashMap;
+    let model = fixture("models/siglip-tiny");
+    let tokenizer = fixture("tokenizer/siglip");
+    let repo = "/google/siglip-tiny/resolve/main";
+    let mut files = HashMap::new();
+    for (dir, file) in [
+        (&model, "model.safetensors"),
+        (&model, "config.json"),
+        (&tokenizer, "tokenizer.json"),
+        (&tokenizer, "tokenizer_config.json"),
+    ] {
+        files.insert(
+            format!("{repo}/{file}"),
+            std::fs::read(dir.join(file)).unwrap(),
+        );
+    }
+    let base = clip_tests::serve(files);
+    let cache = tempfile::tempdir().unwrap();
+    let loaded = clip_tests::with_endpoint(&base, cache.path(), || {
+        Clip::load("hf-hub:google/siglip-tiny", &burn::tensor::Device::flex())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config.transformer_heads, 4, "config.json came along");
+    assert!(matches!(
+        loaded.tokenizer(),
+        Ok(clip_tokenizer::TextTokenizer::HuggingFace(_))
+    ));
+    assert_matches("hf-hub:google/siglip-tiny", &loaded, &model);
+}

@@ -286,14 +286,25 @@ fn sigmoid_loss_trains_a_logit_bias_and_classifies_by_sigmoid() {
         f32::from_le_bytes(bytes[..4].try_into().unwrap())
     };
     let bias = value("logit_bias");
-    assert!(bias != -10.0 && (bias + 10.0).abs() < 0.1, "logit_bias {bias}");
+    assert!(
+        bias != -10.0 && (bias + 10.0).abs() < 0.1,
+        "logit_bias {bias}"
+    );
     let scale = value("logit_scale");
     assert!((scale - 10f32.ln()).abs() < 0.1, "logit_scale {scale}");
-    let config = clip_model::Checkpoint::open(&weights).unwrap().config().unwrap();
+    let config = clip_model::Checkpoint::open(&weights)
+        .unwrap()
+        .config()
+        .unwrap();
     assert!(config.logit_bias);
 
     let image = data.join("Flickr8k_Dataset/Flickr8k_Dataset");
-    let image = std::fs::read_dir(&image).unwrap().next().unwrap().unwrap().path();
+    let image = std::fs::read_dir(&image)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let predict = xtask(&[
         "predict",
         "--weights",

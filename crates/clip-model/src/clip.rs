@@ -161,9 +161,9 @@ impl Clip {
         out
     }
 
-    /// The tokenizer this model reads: the `tokenizer.json` beside its weights when there is
-    /// one, else OpenAI's. A SigLIP model without its own is an error (OpenAI's ids would
-    /// be another vocabulary's).
+    /// The tokenizer this model reads: OpenAI's for CLIP, the `tokenizer.json` beside its
+    /// weights for SigLIP (without one that is an error: OpenAI's ids would be another
+    /// vocabulary's).
     pub fn tokenizer(&self) -> Result<TextTokenizer, TokenizerError> {
         match (&self.hf_tokenizer, self.config.text_pool) {
             (Some(t), _) => Ok(TextTokenizer::HuggingFace(t.clone())),

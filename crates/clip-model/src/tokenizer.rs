@@ -1,5 +1,5 @@
-//! The tokenizer a model reads: OpenAI's for CLIP, or the `tokenizer.json` that lies beside
-//! the weights (SigLIP's SentencePiece, SigLIP 2's Gemma; found as a hub repository or the
+//! The tokenizer a model reads: OpenAI's for CLIP, or for SigLIP the `tokenizer.json` that
+//! lies beside the weights (SentencePiece, SigLIP 2's Gemma; found as a hub repository or the
 //! download cache lays it out).
 
 use std::path::{Path, PathBuf};
@@ -39,17 +39,18 @@ pub fn beside(weights: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The tokenizer beside `weights`, if there is one, with the cleaning its family uses
-/// (SigLIP's `canonicalize`, else open_clip's default `whitespace`).
+/// The tokenizer beside `weights` of a model that reads one (SigLIP's family, with big_vision's
+/// `canonicalize` cleaning). CLIP models keep OpenAI's tokenizer even when their repository
+/// also ships a `tokenizer.json` (LAION's do, for transformers): open_clip tokenizes them with
+/// its own, which that file only approximates.
 pub(crate) fn load(weights: &Path, config: &ClipConfig) -> Result<Option<HfTokenizer>, LoadError> {
+    if config.text_pool != TextPoolName::Last {
+        return Ok(None);
+    }
     let Some(file) = beside(weights) else {
         return Ok(None);
     };
-    let clean = match config.text_pool {
-        TextPoolName::Last => TextClean::Canonicalize,
-        TextPoolName::Eot => TextClean::Whitespace,
-    };
-    HfTokenizer::from_file(&file, clean)
+    HfTokenizer::from_file(&file, TextClean::Canonicalize)
         .map(Some)
         .map_err(|e| LoadError::corrupt(&file, "tokenizer", e))
 }

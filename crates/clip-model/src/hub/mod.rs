@@ -192,54 +192,82 @@ pub fn resolve(name_or_path: impl AsRef<Path>) -> Result<PathBuf, LoadError> {
     if let Some(pretrained) = open_clip::find(text) {
         return fetch_open_clip(pretrained, &cache_dir()?);
     }
+    if let Some(repo) = text.strip_prefix("hf-hub:") {
+        return fetch_repository(repo, &OPEN_CLIP_WEIGHTS, &cache_dir()?)
+            .map(|(weights, _)| weights);
+    }
     match Source::parse(text)? {
         Source::Path(path) => Ok(path),
-        source => {
-            let cache = cache_dir()?;
-            let weights = source.fetch(&cache)?;
-            if let Some(repo) = text.strip_prefix("hf-hub:") {
-                // What the shapes cannot tell (activation, head widths); found beside the
-                // weights by `Checkpoint::config`. A repository without one is read from the
-                // shapes alone, as before.
-                let config = Source::Url {
-                    url: hf_hub_url(repo, crate::checkpoint::open_clip_config::FILE_NAME),
-                    sha256: None,
-                };
-                let _ = config.fetch(&cache);
-            }
-            Ok(weights)
-        }
+        source => source.fetch(&cache_dir()?),
     }
 }
 
-/// The weights of an open_clip tag from its hub repository (`open_clip_model.safetensors`,
-/// else `open_clip_pytorch_model.bin`, as open_clip tries them), with the tag's
-/// `open_clip_config.json` written beside them.
-fn fetch_open_clip(pretrained: &open_clip::Pretrained, cache: &Path) -> Result<PathBuf, LoadError> {
+/// The weight files of a hub repository, in the order they are tried: open_clip's (as
+/// open_clip tries them), then transformers' (`CLIPModel`, `SiglipModel`).
+const OPEN_CLIP_WEIGHTS: [&str; 3] = [
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "model.safetensors",
+];
+
+/// What a repository's weights need beside them, fetched when present: the configuration the
+/// shapes cannot tell (activation, heads) and the tokenizer (SigLIP's).
+const COMPANIONS: [&str; 4] = [
+    crate::checkpoint::open_clip_config::FILE_NAME,
+    crate::checkpoint::hf_config::FILE_NAME,
+    crate::tokenizer::FILE_NAME,
+    "tokenizer_config.json",
+];
+
+/// The first of `weights` the hub repository `repo` has, downloaded into `cache` with the
+/// [`COMPANIONS`] it has beside it (as `TAG-name`, the weights' prefix); the weights' path and
+/// that prefix. The first error is reported when no file can be fetched.
+fn fetch_repository(
+    repo: &str,
+    weights: &[&str],
+    cache: &Path,
+) -> Result<(PathBuf, String), LoadError> {
     let mut first_error = None;
-    for file in ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"] {
+    for file in weights {
         let source = Source::Url {
-            url: hf_hub_url(&pretrained.hf_hub, file),
+            url: hf_hub_url(repo, file),
             sha256: None,
         };
         match source.fetch(cache) {
-            Ok(weights) => {
-                let name = weights.file_name().and_then(|n| n.to_str()).unwrap_or(file);
-                let tag = name.strip_suffix(file).unwrap_or("");
-                let config = cache.join(format!(
-                    "{tag}{}",
-                    crate::checkpoint::open_clip_config::FILE_NAME
-                ));
-                crate::fs::write_bytes_atomic(&config, pretrained.config_json().as_bytes())
-                    .map_err(|e| LoadError::io(&config, std::io::Error::other(e.to_string())))?;
-                return Ok(weights);
+            Ok(path) => {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(file);
+                let tag = name.strip_suffix(file).unwrap_or("").to_owned();
+                for companion in COMPANIONS {
+                    // A repository without one is read without it (the shapes alone, OpenAI's
+                    // tokenizer), as before.
+                    let _ = Source::Url {
+                        url: hf_hub_url(repo, companion),
+                        sha256: None,
+                    }
+                    .fetch(cache);
+                }
+                return Ok((path, tag));
             }
             Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
     }
-    Err(first_error.expect("two files were tried"))
+    Err(first_error.expect("at least one file was tried"))
+}
+
+/// The weights of an open_clip tag from its hub repository (`open_clip_model.safetensors`,
+/// else `open_clip_pytorch_model.bin`, as open_clip tries them), with the tag's
+/// `open_clip_config.json` written beside them.
+fn fetch_open_clip(pretrained: &open_clip::Pretrained, cache: &Path) -> Result<PathBuf, LoadError> {
+    let (weights, tag) = fetch_repository(&pretrained.hf_hub, &OPEN_CLIP_WEIGHTS[..2], cache)?;
+    let config = cache.join(format!(
+        "{tag}{}",
+        crate::checkpoint::open_clip_config::FILE_NAME
+    ));
+    crate::fs::write_bytes_atomic(&config, pretrained.config_json().as_bytes())
+        .map_err(|e| LoadError::io(&config, std::io::Error::other(e.to_string())))?;
+    Ok(weights)
 }
 
 /// The cache directory: `CLIP_CACHE_DIR`, else the platform cache directory + `clip`.
