@@ -210,3 +210,56 @@ fn hf_hub_fetches_a_siglip_repository_with_its_tokenizer() {
     ));
     assert_matches("hf-hub:google/siglip-tiny", &loaded, &model);
 }
+
+/// open_clip's own SigLIP layout (`timm/ViT-*-SigLIP*` repositories: a timm trunk with
+/// attention pooling, the custom text tower), configured by its `open_clip_config.json`: exact
+/// GELU in the image trunk (timm's), tanh-GELU in the text tower, against open_clip's features
+/// and logits (fixture by `reference/open_clip_siglip_fixtures.py`).
+#[test]
+fn open_clip_siglip_matches_open_clip() {
+    let fixture_dir = fixture("models/open-clip-siglip");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["open_clip_model.safetensors", "open_clip_config.json"] {
+        std::fs::copy(fixture_dir.join(file), dir.path().join(file)).unwrap();
+    }
+    for file in ["tokenizer.json", "tokenizer_config.json"] {
+        let from = fixture("tokenizer/siglip").join(file);
+        std::fs::copy(from, dir.path().join(file)).unwrap();
+    }
+    let weights = dir.path().join("open_clip_model.safetensors");
+    for test in test_devices() {
+        let model = Clip::load(&weights, &test.device).unwrap_or_else(|e| panic!("{e}"));
+        let config = &model.config;
+        assert_eq!(config.vision_pool, VisionPool::Map);
+        assert_eq!(config.activation, Activation::Gelu, "timm's trunk");
+        assert_eq!(
+            config.text_activation,
+            Some(Activation::GeluTanh),
+            "act_kwargs"
+        );
+        assert_eq!(config.transformer_heads, 4, "text_cfg.heads");
+        assert_eq!(config.norm_eps, 1e-6);
+        assert!(config.logit_bias && !config.text_causal && config.text_proj_bias);
+        assert_matches(
+            &format!("open_clip SigLIP on {}", test.name),
+            &model,
+            &fixture_dir,
+        );
+    }
+    // Its tokenizer gives open_clip's ids.
+    let model = Clip::load(&weights, &burn::tensor::Device::flex()).unwrap();
+    let captions = [
+        "a photo of a cat",
+        "A Diagram, of the model!",
+        "two dogs_playing in snow",
+        "",
+    ];
+    let tokens = model
+        .tokenizer()
+        .unwrap()
+        .tokenize(&captions, 16, true)
+        .unwrap();
+    let reference = read_npz(&fixture_dir.join("reference.npz"));
+    let want: Vec<u32> = reference["tokens"].iter().map(|&v| v as u32).collect();
+    assert_eq!(tokens.ids, want);
+}

@@ -84,6 +84,14 @@ pub struct ClipConfig {
     /// Whether the text projection has a bias (SigLIP).
     #[serde(default, skip_serializing_if = "is_default")]
     pub text_proj_bias: bool,
+    /// The text tower's MLP non-linearity when it is not [`ClipConfig::activation`]
+    /// (open_clip's SigLIP: a timm image trunk with exact GELU, a text tower with tanh-GELU).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_activation_name"
+    )]
+    pub text_activation: Option<Activation>,
     /// Whether the logits carry a learned bias (SigLIP: `logits = exp(s)·cos + b`; models
     /// with it are trained with, and classify by, the sigmoid).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -152,6 +160,27 @@ pub struct ImageTransform {
     /// `resize_mode="squash"`: both sides to the resolution, no crop.
     #[serde(default)]
     pub squash: bool,
+}
+
+mod optional_activation_name {
+    use clip_nn::Activation;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Option<Activation>, s: S) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => super::activation_name::serialize(a, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Activation>, D::Error> {
+        match Option::<serde_json::Value>::deserialize(d)? {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => super::activation_name::deserialize(v)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 fn quick_gelu() -> Activation {
@@ -383,7 +412,7 @@ impl ClipConfig {
             self.transformer_heads,
             self.embed_dim,
         )
-        .with_activation(self.activation)
+        .with_activation(self.text_activation.unwrap_or(self.activation))
         .with_mlp_width(self.text_mlp_width)
         .with_norm_eps(self.norm_eps)
         .with_causal(self.text_causal)
@@ -493,6 +522,7 @@ impl ClipConfig {
             vision_mlp_width,
             image_transform: None,
             text_mlp_width,
+            text_activation: None,
             norm_eps: clip_nn::LAYER_NORM_EPS,
             vision_pool: VisionPool::Token,
             text_causal: true,
@@ -544,6 +574,7 @@ fn text(width: usize) -> ClipConfig {
         vision_mlp_width: None,
         image_transform: None,
         text_mlp_width: None,
+        text_activation: None,
         norm_eps: clip_nn::LAYER_NORM_EPS,
         vision_pool: VisionPool::Token,
         text_causal: true,

@@ -6,6 +6,7 @@
 //! | OpenAI's release `.pt` (TorchScript archive) | [`torchscript`]: zip + restricted unpickler |
 //! | `torch.save(state_dict)`, open_clip training checkpoints | burn-store's `PytorchReader` |
 //! | open_clip / converted safetensors | burn-store's `SafetensorsStore` |
+//! | open_clip's SigLIP (timm trunk), either container | [`open_clip_timm`] renaming |
 //! | Hugging Face `CLIPModel` / `SiglipModel` safetensors | `SafetensorsStore` + [`hf`] renaming, [`hf_config`] |
 
 mod apply;
@@ -13,6 +14,7 @@ mod hf;
 pub mod hf_config;
 mod names;
 pub mod open_clip_config;
+mod open_clip_timm;
 pub mod pickle;
 mod save;
 mod tensors;
@@ -101,7 +103,7 @@ impl Checkpoint {
         if head.starts_with(b"PK\x03\x04") {
             if torchscript::is_torchscript(path)? {
                 let tensors = torchscript::read(path)?;
-                return Ok(Self::openai(path, Format::TorchScript, tensors, None));
+                return Self::openai(path, Format::TorchScript, tensors, None);
             }
             return Self::open_torch(path);
         }
@@ -133,7 +135,7 @@ impl Checkpoint {
             .into_iter()
             .map(|(name, tensor)| (name, burn_store::bridge::from_pytorch(tensor)))
             .collect();
-        Ok(Self::openai(path, Format::TorchStateDict, tensors, None))
+        Self::openai(path, Format::TorchStateDict, tensors, None)
     }
 
     fn open_safetensors(path: &Path) -> Result<Self, LoadError> {
@@ -152,10 +154,10 @@ impl Checkpoint {
                 hf::HfModel::Clip => Format::HuggingFace,
                 hf::HfModel::Siglip => Format::HuggingFaceSiglip,
             };
-            return Ok(Self::openai(path, format, tensors, config));
+            return Self::openai(path, format, tensors, config);
         }
         let tensors = tensors.into_iter().collect();
-        Ok(Self::openai(path, Format::Safetensors, tensors, config))
+        Self::openai(path, Format::Safetensors, tensors, config)
     }
 
     fn openai(
@@ -163,13 +165,20 @@ impl Checkpoint {
         format: Format,
         tensors: BTreeMap<String, PackTensor>,
         recorded_config: Option<ClipConfig>,
-    ) -> Self {
-        Checkpoint {
+    ) -> Result<Self, LoadError> {
+        let mut tensors = names::normalize(tensors);
+        if open_clip_timm::detect(&tensors) {
+            tensors = open_clip_timm::to_openai(tensors).map_err(|key| LoadError::MissingKey {
+                path: path.to_path_buf(),
+                key,
+            })?;
+        }
+        Ok(Checkpoint {
             path: path.to_path_buf(),
             format,
-            tensors: names::normalize(tensors),
+            tensors,
             recorded_config,
-        }
+        })
     }
 
     /// Tensor shapes by key.

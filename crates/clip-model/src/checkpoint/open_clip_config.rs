@@ -1,6 +1,8 @@
 //! open_clip's `open_clip_config.json`, which its `hf-hub` repositories ship beside the
-//! weights: what the weights' shapes cannot tell — the MLP's activation (`quick_gelu`) and
-//! the attention head widths (80 in ViT-H/14, 88 in ViT-g/14, 104 in ViT-bigG/14).
+//! weights: what the weights' shapes cannot tell — the MLP's activation (`quick_gelu`), the
+//! attention head widths (80 in ViT-H/14, 88 in ViT-g/14, 104 in ViT-bigG/14), and for SigLIP
+//! the timm trunk (heads, activation) and the text tower's mask, pooling, projection bias,
+//! norm epsilon and tanh-GELU.
 
 use std::path::{Path, PathBuf};
 
@@ -43,11 +45,30 @@ struct VisionCfg {
     /// open_clip's default: 64.
     #[serde(default = "head_width")]
     head_width: usize,
+    /// A timm trunk (SigLIP's): its heads and activation come from the table.
+    timm_model_name: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct TextCfg {
     heads: Option<usize>,
+    #[serde(default)]
+    no_causal_mask: bool,
+    pool_type: Option<String>,
+    #[serde(default)]
+    proj_bias: bool,
+    norm_kwargs: Option<NormKwargs>,
+    act_kwargs: Option<ActKwargs>,
+}
+
+#[derive(Deserialize)]
+struct NormKwargs {
+    eps: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct ActKwargs {
+    approximate: Option<String>,
 }
 
 fn head_width() -> usize {
@@ -74,17 +95,56 @@ pub fn apply(config: &mut ClipConfig, path: &Path) -> Result<(), LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| LoadError::io(path, e))?;
     let file: File = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let model = file.model_cfg;
-    config.activation = if model.quick_gelu {
+    let base = if model.quick_gelu {
         Activation::QuickGelu
     } else {
         Activation::Gelu
     };
+    config.activation = base;
     if config.vision_patch_size.is_some() {
         config.vision_head_width = model.vision_cfg.head_width;
     }
-    if let Some(heads) = model.text_cfg.heads {
+    let text = model.text_cfg;
+    if let Some(heads) = text.heads {
         config.transformer_heads = heads;
     }
+    // SigLIP: a timm trunk (its heads and activation from the table; timm's defaults —
+    // exact GELU, width / 64 heads — for one the table does not know) and the text options.
+    if let Some(name) = &model.vision_cfg.timm_model_name {
+        let trunk = crate::hub::open_clip::table().timm_trunks.get(name);
+        if let Some(trunk) = trunk {
+            if trunk.heads == 0 || !config.vision_width.is_multiple_of(trunk.heads) {
+                return Err(bad(format!(
+                    "timm trunk {name}: {} heads do not divide the width {}",
+                    trunk.heads, config.vision_width
+                )));
+            }
+            config.vision_head_width = config.vision_width / trunk.heads;
+            config.norm_eps = trunk.norm_eps;
+        } else {
+            config.vision_head_width = 64;
+        }
+        config.activation = match trunk.map(|t| t.activation.as_str()) {
+            Some(name) => Activation::from_name(name)
+                .ok_or_else(|| bad(format!("activation '{name}' is not built here")))?,
+            None => Activation::Gelu,
+        };
+    }
+    config.text_causal = !text.no_causal_mask;
+    config.text_pool = match text.pool_type.as_deref() {
+        None | Some("argmax") | Some("eot") => crate::TextPoolName::Eot,
+        Some("last") => crate::TextPoolName::Last,
+        Some(other) => return Err(bad(format!("text pool_type '{other}' is not built here"))),
+    };
+    config.text_proj_bias = text.proj_bias;
+    if let Some(eps) = text.norm_kwargs.and_then(|n| n.eps) {
+        config.norm_eps = eps;
+    }
+    let text_activation = match text.act_kwargs.and_then(|a| a.approximate).as_deref() {
+        Some("tanh") => Activation::GeluTanh,
+        _ => base,
+    };
+    config.text_activation = (text_activation != config.activation).then_some(text_activation);
     if let Some(pre) = file.preprocess_cfg {
         use clip_vision::preprocess::{MEAN, STD};
         let transform = crate::ImageTransform {

@@ -6,7 +6,12 @@
 //!
 //! The table is data generated from the open-clip-torch package by
 //! `tests/reference/gen_open_clip_models.py` (its version in [`Table::open_clip_version`]):
-//! the tags of every architecture this project builds.
+//! the tags of every architecture this project builds (SigLIP's with their timm trunks).
+//! ```
+//! let table = clip_model::hub::open_clip::table();
+//! assert!(table.models.contains_key("ViT-SO400M-14-SigLIP"));
+//! assert_eq!(table.timm_trunks["vit_so400m_patch14_siglip_224"].heads, 16);
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -22,6 +27,20 @@ pub struct Table {
     pub models: BTreeMap<String, serde_json::Value>,
     /// Every tag of those architectures.
     pub pretrained: Vec<Pretrained>,
+    /// What SigLIP's timm image trunks do not say in their weights, by timm model name.
+    #[serde(default)]
+    pub timm_trunks: BTreeMap<String, TimmTrunk>,
+}
+
+/// A timm ViT trunk's settings (read from the installed timm when the table was generated).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TimmTrunk {
+    /// Attention heads (16 in SO400M's 1152 width: not `width / 64`).
+    pub heads: usize,
+    /// The MLP non-linearity (`gelu` or `gelu_tanh`).
+    pub activation: String,
+    /// The norms' epsilon.
+    pub norm_eps: f64,
 }
 
 /// One pretrained tag.
@@ -101,8 +120,17 @@ mod tests {
         // OpenAI's weights through open_clip keep QuickGELU.
         assert!(find("ViT-B-32/openai").unwrap().quick_gelu);
         assert!(find("ViT-B-32/no_such_tag").is_none() && find("ViT-B/32").is_none());
+        // SigLIP: the table's config names the timm trunk, whose heads the table knows.
+        let s = find("ViT-SO400M-14-SigLIP/webli").unwrap();
+        assert_eq!(s.hf_hub, "timm/ViT-SO400M-14-SigLIP");
+        assert_eq!((s.resize_mode.as_str(), s.mean[0]), ("squash", 0.5));
+        let json: serde_json::Value = serde_json::from_str(&s.config_json()).unwrap();
+        let trunk = json["model_cfg"]["vision_cfg"]["timm_model_name"]
+            .as_str()
+            .unwrap();
+        assert_eq!(table().timm_trunks[trunk].heads, 16);
         assert!(
-            table().pretrained.len() >= 90,
+            table().pretrained.len() >= 120,
             "{}",
             table().pretrained.len()
         );
