@@ -160,3 +160,18 @@ pub fn with_endpoint<T>(base: &str, cache: &Path, f: impl FnOnce() -> T) -> T {
     }
     f()
 }
+
+/// A fixture's `pixels` and `tokens` arrays as the model's inputs on `device`.
+pub fn model_inputs(
+    reference: &HashMap<String, ArrayD<f64>>,
+    device: &burn::tensor::Device,
+) -> (burn::tensor::Tensor<4>, clip_tokenizer::TokenBatch) {
+    use burn::tensor::{Tensor, TensorData};
+    let pixels = &reference["pixels"];
+    let data: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
+    let pixels = Tensor::<4>::from_data(TensorData::new(data, pixels.shape().to_vec()), device);
+    let tokens = &reference["tokens"];
+    let ids: Vec<u32> = tokens.iter().map(|&v| v as u32).collect();
+    let tokens = clip_tokenizer::TokenBatch::from_ids(ids, tokens.shape()[1]).expect("whole rows");
+    (pixels, tokens)
+}

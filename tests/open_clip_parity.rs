@@ -9,25 +9,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use clip_model::{Clip, to_f32_vec};
 use clip_nn::Activation;
-use clip_tests::{Agreement, agreement, fixture, read_npz, serve, with_endpoint};
-use clip_tokenizer::TokenBatch;
+use clip_tests::{Agreement, agreement, fixture, model_inputs, read_npz, serve, with_endpoint};
 
 const WEIGHTS: &str = "open_clip_model.safetensors";
 const CONFIG: &str = "open_clip_config.json";
 
 /// Image and text features of `model` on the fixture's inputs, against open_clip's.
 fn features(model: &Clip, dir: &Path) -> [Agreement; 2] {
-    let device = Device::flex();
     let reference = read_npz(&dir.join("reference.npz"));
-    let pixels = &reference["pixels"];
-    let data: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
-    let pixels = Tensor::<4>::from_data(TensorData::new(data, pixels.shape().to_vec()), &device);
-    let tokens = &reference["tokens"];
-    let ids: Vec<u32> = tokens.iter().map(|&v| v as u32).collect();
-    let tokens = TokenBatch::from_ids(ids, tokens.shape()[1]).unwrap();
+    let (pixels, tokens) = model_inputs(&reference, &Device::flex());
     [
         agreement(
             &to_f32_vec(model.encode_image(pixels)),

@@ -8,10 +8,9 @@
 
 use std::path::Path;
 
-use burn::tensor::{Tensor, TensorData};
 use clip_model::{Clip, Format, SaveDtype, VisionPool, to_f32_vec};
 use clip_nn::Activation;
-use clip_tests::{agreement, fixture, read_npz, test_devices};
+use clip_tests::{agreement, fixture, model_inputs, read_npz, test_devices};
 use clip_tokenizer::TokenBatch;
 
 fn check(what: &str, ours: &[f32], reference: &ndarray::ArrayD<f64>) {
@@ -27,12 +26,7 @@ fn check(what: &str, ours: &[f32], reference: &ndarray::ArrayD<f64>) {
 fn assert_matches(what: &str, model: &Clip, dir: &Path) {
     let device = model.logit_scale.val().device();
     let reference = read_npz(&dir.join("reference.npz"));
-    let pixels = &reference["pixels"];
-    let data: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
-    let pixels = Tensor::<4>::from_data(TensorData::new(data, pixels.shape().to_vec()), &device);
-    let tokens = &reference["tokens"];
-    let ids: Vec<u32> = tokens.iter().map(|&v| v as u32).collect();
-    let tokens = TokenBatch::from_ids(ids, tokens.shape()[1]).unwrap();
+    let (pixels, tokens) = model_inputs(&reference, &device);
     check(
         &format!("{what} image features"),
         &to_f32_vec(model.encode_image(pixels.clone())),

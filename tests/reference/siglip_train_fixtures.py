@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from open_clip.loss import SigLipLoss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_fixtures import GRAD_KEYS, MODELS, OPTIONS, ROOT, lr_at  # noqa: E402
+from train_fixtures import GRAD_KEYS, MODELS, ROOT, adamw_steps  # noqa: E402
 
 from clip.model import CLIP  # noqa: E402
 
@@ -60,30 +60,14 @@ def steps_fixture():
     model.logit_bias = torch.nn.Parameter(torch.tensor([-10.0]))
     with torch.no_grad():
         model.logit_scale.fill_(math.log(10))
-    model.train()
-    loss_fn = SigLipLoss()
-    decay = [p for k, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in k]
-    rest = [p for k, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in k)]
-    o = OPTIONS
-    optim = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o["weight_decay"]},
-         {"params": rest, "weight_decay": 0.0}],
-        lr=o["lr"], betas=(o["beta_1"], o["beta_2"]), eps=o["epsilon"])
-    losses = []
-    for step in range(o["total_steps"]):
-        for g in optim.param_groups:
-            g["lr"] = lr_at(step)
-        optim.zero_grad()
-        s = step % pixels.shape[0]
-        image = F.normalize(model.encode_image(pixels[s]), dim=-1)
-        text = F.normalize(model.encode_text(tokens[s]), dim=-1)
-        loss = loss_fn(image, text, model.logit_scale.exp(), model.logit_bias)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), o["max_grad_norm"])
-        optim.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
-        losses.append(loss.item())
+    siglip = SigLipLoss()
+
+    def loss_fn(model, pixels, tokens):
+        image = F.normalize(model.encode_image(pixels), dim=-1)
+        text = F.normalize(model.encode_text(tokens), dim=-1)
+        return siglip(image, text, model.logit_scale.exp(), model.logit_bias)
+
+    losses = adamw_steps(model, loss_fn, pixels, tokens)
     params = dict(model.named_parameters())
     arrays = {"losses": np.array(losses, dtype=np.float64)}
     for k in [k for k in GRAD_KEYS if k in params] + ["logit_bias"]:

@@ -77,6 +77,33 @@ def contrastive_loss(model, pixels, tokens):
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
 
 
+def adamw_steps(model, loss_fn, pixels, tokens):
+    """OPTIONS' 20 AdamW steps (decay groups, warmup + cosine, clipping, logit-scale clamp) of
+    loss_fn(model, pixels, tokens) on batch step % S; the losses."""
+    model.train()
+    decay = [p for k, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in k]
+    rest = [p for k, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in k)]
+    o = OPTIONS
+    optim = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o["weight_decay"]},
+         {"params": rest, "weight_decay": 0.0}],
+        lr=o["lr"], betas=(o["beta_1"], o["beta_2"]), eps=o["epsilon"])
+    losses = []
+    for step in range(o["total_steps"]):
+        for g in optim.param_groups:
+            g["lr"] = lr_at(step)
+        optim.zero_grad()
+        s = step % pixels.shape[0]
+        loss = loss_fn(model, pixels[s], tokens[s])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), o["max_grad_norm"])
+        optim.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        losses.append(loss.item())
+    return losses
+
+
 def make_tokens(gen, cfg):
     vocab, ctx = cfg["vocab_size"], cfg["context_length"]
     tokens = torch.zeros(BATCHES, BATCH, ctx, dtype=torch.int64)
@@ -123,32 +150,13 @@ def main():
             arrays[f"grad/{k}"] = params[k].grad.detach().numpy().astype(np.float32)
 
         model = build(name, cfg, seed)  # the same init again, fresh state
-        model.train()
-        decay = [p for k, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in k]
-        rest = [p for k, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in k)]
-        o = OPTIONS
-        optim = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": o["weight_decay"]},
-             {"params": rest, "weight_decay": 0.0}],
-            lr=o["lr"], betas=(o["beta_1"], o["beta_2"]), eps=o["epsilon"])
-        losses = []
-        for step in range(o["total_steps"]):
-            for g in optim.param_groups:
-                g["lr"] = lr_at(step)
-            optim.zero_grad()
-            loss = contrastive_loss(model, pixels[step % BATCHES], tokens[step % BATCHES])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), o["max_grad_norm"])
-            optim.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            losses.append(loss.item())
+        losses = adamw_steps(model, contrastive_loss, pixels, tokens)
         arrays["losses"] = np.array(losses, dtype=np.float64)
         params = dict(model.named_parameters())
         for k in keys:
             arrays[f"final/{k}"] = params[k].detach().numpy().astype(np.float32)
         np.savez(out / "reference.npz", **arrays)
-        (out / "options.json").write_text(json.dumps(o, indent=2) + "\n")
+        (out / "options.json").write_text(json.dumps(OPTIONS, indent=2) + "\n")
         print(f"{name}: loss0 {arrays['loss0'][0]:.6f}, last loss {losses[-1]:.6f}, "
               f"{len(keys)} parameters")
 

@@ -514,21 +514,12 @@ impl ClipConfig {
             vision_patch_size,
             context_length: dim("positional_embedding", 0)?,
             vocab_size: dim("token_embedding.weight", 0)?,
-            transformer_width,
             transformer_heads: (transformer_width / 64).max(1),
             transformer_layers: count("transformer.resblocks."),
-            activation: Activation::QuickGelu,
-            vision_head_width: 64,
             vision_mlp_width,
-            image_transform: None,
             text_mlp_width,
-            text_activation: None,
-            norm_eps: clip_nn::LAYER_NORM_EPS,
-            vision_pool: VisionPool::Token,
-            text_causal: true,
-            text_pool: TextPoolName::Eot,
-            text_proj_bias: false,
             logit_bias: shapes.contains_key("logit_bias"),
+            ..text(transformer_width)
         };
         if siglip {
             config.siglip_defaults();

@@ -52,11 +52,18 @@ impl MultiheadAttention {
     /// Self-attention over `x` [batch, tokens, width]; `causal` hides every later position
     /// from each query (−∞ before the softmax, exactly as CLIP's text mask).
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let [batch, tokens, width] = x.dims();
+        let width = x.dims()[2];
         let qkv = self.in_proj.fast_forward(x);
         let q = qkv.clone().narrow(2, 0, width);
         let k = qkv.clone().narrow(2, width, width);
         let v = qkv.narrow(2, 2 * width, width);
+        self.heads_then_out(q, k, v, causal)
+    }
+
+    /// Scaled dot-product attention of `q` [batch, q, width] to `k`, `v` [batch, n, width]
+    /// head by head, heads merged, then `out_proj`.
+    fn heads_then_out(&self, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, causal: bool) -> Tensor<3> {
+        let [batch, q_len, width] = q.dims();
         let options = AttentionModuleOptions {
             is_causal: causal,
             ..Default::default()
@@ -70,32 +77,21 @@ impl MultiheadAttention {
             options,
         );
         self.out_proj
-            .fast_forward(merge_heads(out).reshape([batch, tokens, width]))
+            .fast_forward(merge_heads(out).reshape([batch, q_len, width]))
     }
-}
 
-impl MultiheadAttention {
     /// Attention from `queries` [batch, q, width] to `x` [batch, tokens, width] (keys and
     /// values), unmasked: SigLIP's attention-pooling head, where one learned probe attends
     /// to every patch. The queries ride along in one packed projection of both inputs.
     pub fn attend(&self, queries: Tensor<3>, x: Tensor<3>) -> Tensor<3> {
-        let [batch, q_len, width] = queries.dims();
+        let [_, q_len, width] = queries.dims();
         let tokens = x.dims()[1];
         let qkv = self.in_proj.fast_forward(Tensor::cat(vec![queries, x], 1));
         let q = qkv.clone().narrow(1, 0, q_len).narrow(2, 0, width);
         let kv = qkv.narrow(1, q_len, tokens);
         let k = kv.clone().narrow(2, width, width);
         let v = kv.narrow(2, 2 * width, width);
-        let out = attention(
-            split_heads(q, self.heads),
-            split_heads(k, self.heads),
-            split_heads(v, self.heads),
-            None,
-            None,
-            AttentionModuleOptions::default(),
-        );
-        self.out_proj
-            .fast_forward(merge_heads(out).reshape([batch, q_len, width]))
+        self.heads_then_out(q, k, v, false)
     }
 }
 

@@ -15,37 +15,27 @@ pub trait Tokenize: Sync {
     ) -> Result<TokenBatch, TokenizerError>;
 }
 
-impl Tokenize for Tokenizer {
-    fn tokenize_texts<S: AsRef<str> + Sync>(
-        &self,
-        texts: &[S],
-        context_length: usize,
-        truncate: bool,
-    ) -> Result<TokenBatch, TokenizerError> {
-        self.tokenize(texts, context_length, truncate)
-    }
+/// `Tokenize` by the type's own `tokenize`.
+macro_rules! by_inherent_tokenize {
+    ($($(#[$attr:meta])* $ty:ty),*) => {$(
+        $(#[$attr])*
+        impl Tokenize for $ty {
+            fn tokenize_texts<S: AsRef<str> + Sync>(
+                &self,
+                texts: &[S],
+                context_length: usize,
+                truncate: bool,
+            ) -> Result<TokenBatch, TokenizerError> {
+                self.tokenize(texts, context_length, truncate)
+            }
+        }
+    )*};
 }
 
-#[cfg(feature = "huggingface")]
-impl Tokenize for crate::HfTokenizer {
-    fn tokenize_texts<S: AsRef<str> + Sync>(
-        &self,
-        texts: &[S],
-        context_length: usize,
-        truncate: bool,
-    ) -> Result<TokenBatch, TokenizerError> {
-        self.tokenize(texts, context_length, truncate)
-    }
-}
-
-#[cfg(feature = "huggingface")]
-impl Tokenize for crate::TextTokenizer {
-    fn tokenize_texts<S: AsRef<str> + Sync>(
-        &self,
-        texts: &[S],
-        context_length: usize,
-        truncate: bool,
-    ) -> Result<TokenBatch, TokenizerError> {
-        self.tokenize(texts, context_length, truncate)
-    }
-}
+by_inherent_tokenize!(
+    Tokenizer,
+    #[cfg(feature = "huggingface")]
+    crate::HfTokenizer,
+    #[cfg(feature = "huggingface")]
+    crate::TextTokenizer
+);
