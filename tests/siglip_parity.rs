@@ -257,3 +257,20 @@ fn open_clip_siglip_matches_open_clip() {
     let want: Vec<u32> = reference["tokens"].iter().map(|&v| v as u32).collect();
     assert_eq!(tokens.ids, want);
 }
+
+/// Full-size SigLIP with the published shapes (`google/siglip-base-patch16-224`, and
+/// `google/siglip2-base-patch16-224` with Gemma's 256k vocabulary), generated on demand by
+/// `reference/siglip_fixtures.py --full DIR` (not committed): run with
+/// `CLIP_SIGLIP_FULL_DIR=DIR/NAME cargo test --test siglip_parity -- --ignored full_size`.
+#[test]
+#[ignore = "needs CLIP_SIGLIP_FULL_DIR: a model written by reference/siglip_fixtures.py --full"]
+fn full_size_siglip_matches_siglip_model() {
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CLIP_SIGLIP_FULL_DIR").expect("CLIP_SIGLIP_FULL_DIR is set"),
+    );
+    let model = Clip::load(dir.join("model.safetensors"), &burn::tensor::Device::flex())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(model.config.image_resolution, 224);
+    assert_eq!(model.config.context_length, 64);
+    assert_matches(&dir.display().to_string(), &model, &dir);
+}

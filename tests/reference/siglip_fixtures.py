@@ -15,6 +15,7 @@ parameter is spread with noise (HF initialises biases to zero and norms to one) 
 Built by transformers' SiglipModel (version recorded in config.json's "transformers_version").
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,5 +81,39 @@ def main():
     print("wrote", OUT)
 
 
+# Hugging Face's published shapes (defaults of SiglipConfig are siglip-base-patch16-224's;
+# siglip2-base-patch16-224 differs by its Gemma vocabulary), written on demand by --full DIR.
+FULL = {
+    "siglip-base-patch16-224": {},
+    "siglip2-base-patch16-224": {"vocab_size": 256000},
+}
+
+
+def full(out_dir):
+    """Full-size random-weight SiglipModels with the published shapes, not committed: DIR/NAME/
+    model.safetensors, config.json and reference.npz (pixels, tokens, features, logits), for
+    siglip_parity's on-demand test."""
+    for name, text in FULL.items():
+        torch.manual_seed(21)
+        model = SiglipModel(SiglipConfig(text_config=text, vision_config={})).eval()
+        vocab = model.config.text_config.vocab_size
+        pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(22))
+        tokens = torch.randint(2, vocab, (3, 64), generator=torch.Generator().manual_seed(23))
+        tokens[0, 9:] = 1
+        with torch.no_grad():
+            image = model.get_image_features(pixel_values=pixels)
+            text_features = model.get_text_features(input_ids=tokens)
+            logits = model(pixel_values=pixels, input_ids=tokens).logits_per_image
+        out = out_dir / name
+        model.save_pretrained(out, safe_serialization=True)
+        np.savez(out / "reference.npz", pixels=pixels.numpy(), tokens=tokens.numpy(),
+                 image_features=image.numpy(), text_features=text_features.numpy(),
+                 logits_per_image=logits.numpy())
+        print("wrote", out)
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--full":
+        full(Path(sys.argv[2]))
+    else:
+        main()
