@@ -554,3 +554,68 @@ fn shutdown_lets_the_requests_in_flight_finish() {
     // And nothing listens any more.
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+/// A SigLIP model's server: `/classify` gives each label its sigmoid (as
+/// `ClipPipeline::classify`, itself checked against transformers and open_clip), texts are
+/// tokenized by the model's own tokenizer; without one, texts are refused with 501.
+#[test]
+fn a_siglip_model_classifies_by_sigmoid_with_its_own_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    for (from, file) in [
+        ("tests/fixtures/models/siglip-tiny", "model.safetensors"),
+        ("tests/fixtures/models/siglip-tiny", "config.json"),
+        ("tests/fixtures/tokenizer/siglip", "tokenizer.json"),
+        ("tests/fixtures/tokenizer/siglip", "tokenizer_config.json"),
+    ] {
+        std::fs::copy(repo(from).join(file), dir.path().join(file)).unwrap();
+    }
+    let device = clip::device::Backend::Flex.device().unwrap();
+    let weights = dir.path().join("model.safetensors");
+    let pipeline = clip::ClipPipeline::load(&weights, &device).unwrap();
+    let labels = ["cat", "dog", "red car", "a_snake"];
+    let image = repo("tests/fixtures/images/exact.png");
+    let want = pipeline
+        .classify(&image, &labels, "a photo of a {}.")
+        .unwrap();
+    let texts = pipeline.embed_texts(&["a photo of a cat"]).unwrap();
+    let server = clip_serve::Server::new(pipeline, "siglip-tiny")
+        .start("127.0.0.1:0")
+        .unwrap();
+    let (status, body) = post(
+        &server,
+        "/classify",
+        &json!({"image": data_url(&image), "labels": labels, "templates": ["a photo of a {}."]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let ranked = body["labels"].as_array().unwrap();
+    let total: f64 = ranked
+        .iter()
+        .map(|l| l["probability"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (total - 1.0).abs() > 0.1,
+        "sigmoids, not a softmax: {total}"
+    );
+    for ((label, p), item) in want.iter().zip(ranked) {
+        assert_eq!(item["label"], label.as_str());
+        let q = item["probability"].as_f64().unwrap() as f32;
+        assert!((q - p).abs() <= 1e-6, "{label}: {q} vs {p}");
+    }
+    let (status, body) = post(
+        &server,
+        "/v1/embeddings",
+        &json!({"input": "a photo of a cat"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(max_abs_diff(&vectors(&body)[0], texts.row(0)) <= 1e-6);
+
+    // The same weights without their tokenizer: images still, texts refused.
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let pipeline = clip::ClipPipeline::load(&weights, &device).unwrap();
+    let server = clip_serve::Server::new(pipeline, "siglip-tiny")
+        .start("127.0.0.1:0")
+        .unwrap();
+    let (status, body) = post(&server, "/v1/embeddings", &json!({"input": "a cat"}));
+    assert_eq!(status, 501, "{body}");
+    assert!(body.to_string().contains("tokenizer.json"), "{body}");
+}
