@@ -13,6 +13,11 @@ pub fn cpu_matmul() -> &'static str {
     "burn"
 }
 
+/// Bytes of linear weights held pre-packed for the CPU kernels: none in this build.
+pub fn packed_bytes() -> usize {
+    0
+}
+
 /// `layer.forward(x)`.
 pub(crate) fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     layer.forward(x)

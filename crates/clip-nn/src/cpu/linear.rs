@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::Activation;
 
-use super::{contiguous, flex_f32, from_vec, gemm, operand};
+use super::{PARALLEL_THRESHOLD, contiguous, flex_f32, from_vec, gemm, operand, packed, panel};
 
 /// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] on the fast path, then
 /// `then` on the output in place, or `None` when this product cannot take that path (see
@@ -40,7 +40,18 @@ fn fused_linear<const D: usize>(
         Some(bias) => bias.repeat(rows),
         None => vec![0.0f32; rows * n],
     };
-    gemm(&a, &bw, [rows, n, k], bias.is_some(), &mut out, true);
+    // The weight's packed panels (see `packed`); a CPU without the panel kernels, a
+    // strided input or packing turned off go through the `gemm` crate.
+    let panels = panel::Kernel::detect()
+        .filter(|_| a.col_stride == 1)
+        .and_then(|kernel| Some((kernel, packed::packed(&w, &bw, k, n)?)));
+    match panels {
+        Some((kernel, packed)) => {
+            let parallel = rows.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD;
+            panel::matmul(kernel, &a, rows, &packed, &mut out, parallel);
+        }
+        None => gemm(&a, &bw, [rows, n, k], bias.is_some(), &mut out, true),
+    }
     if let Some(then) = then {
         out.par_chunks_mut(1 << 14).for_each(then);
     }

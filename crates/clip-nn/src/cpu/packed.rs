@@ -1,0 +1,260 @@
+//! Linear weights packed once into the panels the kernels of [`super::panel`] stream, and
+//! kept beside the model for as long as its weights live.
+//!
+//! A weight's panels are kept from its second use on: a program that runs a model once
+//! (`xtask embed` of one text) packs each weight into a temporary and keeps nothing, one
+//! that runs it again (a server, a benchmark, a long `embed`) packs once. The kept copy
+//! costs the weight's size again, so keeping stops at a budget: a quarter of the machine's
+//! memory, or `CLIP_PACKED_WEIGHTS_MB` (past it weights are packed per use; 0 turns the
+//! panel kernels off and leaves the products to the `gemm` crate).
+//!
+//! The cache knows a weight by its storage's allocation, held by a weak reference: while
+//! that lives, the allocation is not reused and Burn's `flex` cannot change the values in
+//! place (a weakly shared buffer is copied before it is written), so a hit is always the
+//! same values; entries whose weights were dropped are swept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
+
+use burn::backend::flex::FlexTensor;
+
+use super::Operand;
+
+/// Columns per panel: four AVX-512 registers.
+pub const PANEL: usize = 64;
+
+/// `w[k, n]` as `n / PANEL` panels (the last zero-padded), each `[k, PANEL]` row-major.
+pub struct Packed {
+    /// Depth.
+    pub k: usize,
+    /// Columns.
+    pub n: usize,
+    /// The panels, one after another.
+    pub data: Vec<f32>,
+}
+
+impl Packed {
+    /// Packs the `k × n` matrix `w`.
+    pub fn new(w: &Operand, k: usize, n: usize) -> Self {
+        assert!(w.covers(k, n), "packing a weight smaller than its extents");
+        let panels = n.div_ceil(PANEL);
+        let mut data = vec![0.0f32; panels * k * PANEL];
+        for d in 0..k {
+            let row = &w.data[d * w.row_stride..];
+            for p in 0..panels {
+                let (col, width) = (p * PANEL, PANEL.min(n - p * PANEL));
+                let dst = &mut data[(p * k + d) * PANEL..][..width];
+                if w.col_stride == 1 {
+                    dst.copy_from_slice(&row[col..col + width]);
+                } else {
+                    for (c, v) in dst.iter_mut().enumerate() {
+                        *v = row[(col + c) * w.col_stride];
+                    }
+                }
+            }
+        }
+        Packed { k, n, data }
+    }
+
+    /// How many panels.
+    pub fn panels(&self) -> usize {
+        self.n.div_ceil(PANEL)
+    }
+
+    /// Panel `p`, `[k, PANEL]` row-major.
+    pub fn panel(&self, p: usize) -> &[f32] {
+        &self.data[p * self.k * PANEL..(p + 1) * self.k * PANEL]
+    }
+
+    fn bytes(&self) -> usize {
+        self.data.len() * size_of::<f32>()
+    }
+}
+
+/// Which view of which storage.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    storage: usize,
+    offset: usize,
+    shape: [usize; 2],
+    strides: [isize; 2],
+}
+
+enum Entry {
+    /// Used once, not packed yet.
+    Seen(Weak<burn::tensor::Bytes>),
+    Packed(Weak<burn::tensor::Bytes>, Arc<Packed>),
+}
+
+impl Entry {
+    fn alive(&self) -> bool {
+        match self {
+            Entry::Seen(w) | Entry::Packed(w, _) => w.strong_count() > 0,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Entry::Seen(_) => 0,
+            Entry::Packed(_, p) => p.bytes(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<Key, Entry>,
+    bytes: usize,
+}
+
+impl Cache {
+    /// Forgets the weights that were dropped.
+    fn sweep(&mut self) {
+        let mut freed = 0;
+        self.entries.retain(|_, e| {
+            let keep = e.alive();
+            if !keep {
+                freed += e.bytes();
+            }
+            keep
+        });
+        self.bytes -= freed;
+    }
+}
+
+static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
+
+/// The packed panels of the 2-d weight `w` (seen as `operand`, `k × n`): kept from an
+/// earlier use, or packed now (and kept from the second use on, within the budget); `None`
+/// with packing turned off.
+///
+/// Every use of a weight runs the same kernel, so a product's values do not depend on
+/// whether its weight was cached (nor on the batch it is in: each row's sum runs in one
+/// order).
+pub fn packed(w: &FlexTensor, operand: &Operand, k: usize, n: usize) -> Option<Arc<Packed>> {
+    let budget = budget();
+    if budget == 0 {
+        return None;
+    }
+    let storage = w.data_arc();
+    let layout = w.layout();
+    let strides = layout.strides();
+    let key = Key {
+        storage: Arc::as_ptr(&storage) as usize,
+        offset: layout.start_offset(),
+        shape: [k, n],
+        strides: [strides[0], strides[1]],
+    };
+    let fresh = || Some(Arc::new(Packed::new(operand, k, n)));
+    let Ok(mut cache) = CACHE.lock() else {
+        return fresh();
+    };
+    match cache.entries.get(&key) {
+        Some(Entry::Packed(weak, packed)) if weak.strong_count() > 0 => {
+            return Some(packed.clone());
+        }
+        Some(Entry::Seen(weak)) if weak.strong_count() > 0 => {}
+        _ => {
+            cache.sweep();
+            cache
+                .entries
+                .insert(key, Entry::Seen(Arc::downgrade(&storage)));
+            return fresh();
+        }
+    }
+    drop(cache);
+    // Packed outside the lock: other models' products go on meanwhile.
+    let packed = Arc::new(Packed::new(operand, k, n));
+    let Ok(mut cache) = CACHE.lock() else {
+        return Some(packed);
+    };
+    if let Some(Entry::Packed(_, theirs)) = cache.entries.get(&key) {
+        return Some(theirs.clone()); // another thread packed it first
+    }
+    cache.sweep();
+    if cache.bytes + packed.bytes() <= budget {
+        cache.bytes += packed.bytes();
+        cache
+            .entries
+            .insert(key, Entry::Packed(Arc::downgrade(&storage), packed.clone()));
+    }
+    Some(packed)
+}
+
+/// Bytes of packed weights held now (weights dropped since are released at the next use of
+/// the cache).
+pub fn packed_bytes() -> usize {
+    CACHE.lock().map_or(0, |mut c| {
+        c.sweep();
+        c.bytes
+    })
+}
+
+/// The most bytes of packed weights to hold.
+fn budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        if let Some(mb) = std::env::var("CLIP_PACKED_WEIGHTS_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            return mb.saturating_mul(1 << 20);
+        }
+        memory_bytes().map_or(1 << 30, |total| total / 4)
+    })
+}
+
+/// The machine's memory (Linux: `MemTotal`).
+fn memory_bytes() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::super::{flex_f32, operand};
+    use super::*;
+
+    /// Whether the cache keeps panels of `storage` (after forgetting dropped weights).
+    fn kept(storage: usize) -> bool {
+        let mut cache = CACHE.lock().unwrap();
+        cache.sweep();
+        cache
+            .entries
+            .iter()
+            .any(|(key, e)| key.storage == storage && matches!(e, Entry::Packed(..)))
+    }
+
+    #[test]
+    fn panels_are_kept_from_the_second_use_and_released_with_the_weight() {
+        let t = Tensor::<2>::random([70, 100], Distribution::Normal(0.0, 1.0), &Device::flex());
+        let w = flex_f32(&t).unwrap();
+        let storage = Arc::as_ptr(&w.data_arc()) as usize;
+        let view = operand(&w).unwrap();
+        let first = packed(&w, &view, 70, 100).unwrap();
+        assert!(!kept(storage), "a first use keeps nothing");
+        let second = packed(&w, &view, 70, 100).unwrap();
+        assert!(kept(storage));
+        assert_eq!(first.data, second.data);
+        assert!(Arc::ptr_eq(&second, &packed(&w, &view, 70, 100).unwrap()));
+        // Panel layout: column 65 of row 3 is in the second panel, zero-padded to 128.
+        let values = t.to_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(second.panels(), 2);
+        assert_eq!(second.panel(1)[3 * PANEL + 1], values[3 * 100 + 65]);
+        assert_eq!(second.panel(1)[3 * PANEL + 40], 0.0);
+        drop((first, second));
+        let _ = view;
+        drop((w, t));
+        assert!(!kept(storage), "the weight was dropped");
+    }
+}
