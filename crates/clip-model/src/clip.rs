@@ -89,12 +89,12 @@ impl Clip {
     /// Normalised pixels `[batch, 3, R, R]` → image features `[batch, embed_dim]`, not
     /// normalised (as the reference's `encode_image`).
     pub fn encode_image(&self, pixels: Tensor<4>) -> Tensor<2> {
-        self.visual.forward(pixels)
+        on_the_pool(|| self.visual.forward(pixels))
     }
 
     /// Token ids → text features `[rows, embed_dim]`, not normalised (as `encode_text`).
     pub fn encode_text(&self, tokens: &TokenBatch) -> Tensor<2> {
-        self.text.forward(tokens)
+        on_the_pool(|| self.text.forward(tokens))
     }
 
     /// `(logits_per_image [images, texts], logits_per_text [texts, images])`:
@@ -211,4 +211,16 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
 /// The float dtype tensors created on `device` get (see `Device::configure`).
 fn float_dtype(device: &Device) -> burn::tensor::DType {
     device.settings().float_dtype.into()
+}
+
+/// Runs `f` on a thread of rayon's pool. A forward pass makes a hundred or so parallel
+/// loops (one per product); called from outside the pool, each would hand its work to the
+/// pool and park the caller until it ends, two thread wake-ups per product. From inside,
+/// the calling thread takes its share and the others steal the rest.
+fn on_the_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
+    }
 }

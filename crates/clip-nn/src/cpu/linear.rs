@@ -41,9 +41,9 @@ fn fused_linear<const D: usize>(
         None => vec![0.0f32; rows * n],
     };
     // The weight's packed panels (see `packed`); a CPU without the panel kernels, a
-    // strided input or packing turned off go through the `gemm` crate.
+    // strided input, many rows or packing turned off go through the `gemm` crate.
     let panels = panel::Kernel::detect()
-        .filter(|_| a.col_stride == 1)
+        .filter(|_| a.col_stride == 1 && rows <= panel::MAX_ROWS)
         .and_then(|kernel| Some((kernel, packed::packed(&w, &bw, k, n)?)));
     match panels {
         Some((kernel, packed)) => {
