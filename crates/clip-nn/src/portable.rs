@@ -13,6 +13,11 @@ pub fn cpu_matmul() -> &'static str {
     "burn"
 }
 
+/// The pre-packed panel kernels linear layers run: none in this build.
+pub fn panel_kernel() -> Option<&'static str> {
+    None
+}
+
 /// Bytes of linear weights held pre-packed for the CPU kernels: none in this build.
 pub fn packed_bytes() -> usize {
     0

@@ -109,6 +109,7 @@ pub fn run(args: Args) -> Result<()> {
         "backend": args.backend.name(),
         "dtype": args.dtype.name(),
         "cpu_matmul": fast_path.then(clip_nn::cpu_matmul),
+        "panel_kernel": if fast_path { clip_nn::panel_kernel() } else { None },
         "images_per_s": (images_per_s * 100.0).round() / 100.0,
         "texts_per_s": (texts_per_s * 100.0).round() / 100.0,
         "threads": rayon::current_num_threads(),

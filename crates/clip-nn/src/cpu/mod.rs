@@ -50,6 +50,15 @@ pub fn cpu_matmul() -> &'static str {
     "gemm"
 }
 
+/// The pre-packed panel kernels linear layers run on this CPU (`"avx512"`, `"avx2"`), or
+/// `None` where every product goes through the `gemm` crate (for reports and benchmarks).
+pub fn panel_kernel() -> Option<&'static str> {
+    panel::Kernel::chosen().map(|k| match k {
+        panel::Kernel::Avx512 => "avx512",
+        panel::Kernel::Avx2 => "avx2",
+    })
+}
+
 /// A matrix operand read in place: its elements from the first one, and the distances
 /// between consecutive rows and between consecutive columns.
 struct Operand<'a> {

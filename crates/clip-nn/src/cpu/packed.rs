@@ -23,51 +23,47 @@ use super::Operand;
 /// Columns per panel: four AVX-512 registers.
 pub const PANEL: usize = 64;
 
-/// `w[k, n]` as `n / PANEL` panels (the last zero-padded), each `[k, PANEL]` row-major.
+/// `w[k, n]` as `n / PANEL` panels (the last zero-padded), each `[k, PANEL]` row-major,
+/// one after another.
 pub struct Packed {
-    /// Depth.
-    pub k: usize,
-    /// Columns.
-    pub n: usize,
-    /// The panels, one after another.
+    /// The panels.
     pub data: Vec<f32>,
 }
 
 impl Packed {
     /// Packs the `k × n` matrix `w`.
     pub fn new(w: &Operand, k: usize, n: usize) -> Self {
-        assert!(w.covers(k, n), "packing a weight smaller than its extents");
-        let panels = n.div_ceil(PANEL);
-        let mut data = vec![0.0f32; panels * k * PANEL];
-        for d in 0..k {
-            let row = &w.data[d * w.row_stride..];
-            for p in 0..panels {
-                let (col, width) = (p * PANEL, PANEL.min(n - p * PANEL));
-                let dst = &mut data[(p * k + d) * PANEL..][..width];
-                if w.col_stride == 1 {
-                    dst.copy_from_slice(&row[col..col + width]);
-                } else {
-                    for (c, v) in dst.iter_mut().enumerate() {
-                        *v = row[(col + c) * w.col_stride];
-                    }
-                }
-            }
-        }
-        Packed { k, n, data }
-    }
-
-    /// How many panels.
-    pub fn panels(&self) -> usize {
-        self.n.div_ceil(PANEL)
-    }
-
-    /// Panel `p`, `[k, PANEL]` row-major.
-    pub fn panel(&self, p: usize) -> &[f32] {
-        &self.data[p * self.k * PANEL..(p + 1) * self.k * PANEL]
+        let mut data = vec![0.0f32; n.div_ceil(PANEL) * k * PANEL];
+        pack_into(w, k, n, &mut data);
+        Packed { data }
     }
 
     fn bytes(&self) -> usize {
         self.data.len() * size_of::<f32>()
+    }
+}
+
+/// Writes the `k × n` matrix `w` into `panels` as [`Packed`] lays it out (the last panel's
+/// missing columns 0).
+pub fn pack_into(w: &Operand, k: usize, n: usize, panels: &mut [f32]) {
+    assert!(
+        w.covers(k, n) && panels.len() >= n.div_ceil(PANEL) * k * PANEL,
+        "packing a matrix smaller than its extents"
+    );
+    for d in 0..k {
+        let row = &w.data[d * w.row_stride..];
+        for p in 0..n.div_ceil(PANEL) {
+            let (col, width) = (p * PANEL, PANEL.min(n - p * PANEL));
+            let dst = &mut panels[(p * k + d) * PANEL..][..PANEL];
+            if w.col_stride == 1 {
+                dst[..width].copy_from_slice(&row[col..col + width]);
+            } else {
+                for (c, v) in dst[..width].iter_mut().enumerate() {
+                    *v = row[(col + c) * w.col_stride];
+                }
+            }
+            dst[width..].fill(0.0);
+        }
     }
 }
 
@@ -249,9 +245,10 @@ mod tests {
         assert!(Arc::ptr_eq(&second, &packed(&w, &view, 70, 100).unwrap()));
         // Panel layout: column 65 of row 3 is in the second panel, zero-padded to 128.
         let values = t.to_data().try_into_vec::<f32>().unwrap();
-        assert_eq!(second.panels(), 2);
-        assert_eq!(second.panel(1)[3 * PANEL + 1], values[3 * 100 + 65]);
-        assert_eq!(second.panel(1)[3 * PANEL + 40], 0.0);
+        let panel = |p: usize| &second.data[p * 70 * PANEL..(p + 1) * 70 * PANEL];
+        assert_eq!(second.data.len(), 2 * 70 * PANEL);
+        assert_eq!(panel(1)[3 * PANEL + 1], values[3 * 100 + 65]);
+        assert_eq!(panel(1)[3 * PANEL + 40], 0.0);
         drop((first, second));
         let _ = view;
         drop((w, t));

@@ -14,7 +14,9 @@
 use rayon::prelude::*;
 
 use super::Operand;
-use super::packed::{PANEL, Packed};
+use super::packed::PANEL;
+#[cfg(test)]
+use super::packed::Packed;
 
 /// The most rows the panel kernels take: beyond, the `gemm` crate's blocking of the rows
 /// keeps them in cache and it is as fast or faster (equal at 800 rows in the measurement
@@ -37,6 +39,25 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// The kernel products use: AVX-512 where the CPU has it, else none (the `gemm`
+    /// crate's own AVX2 kernels), or what `CLIP_PANEL_KERNEL` names (`avx2`, `off`).
+    ///
+    /// AVX2 panels are not the default: on the AVX-512 machine of docs/performance.md they
+    /// ran ViT-B/32 at batch 1 no faster than the `gemm` crate's AVX-512 kernels for images
+    /// and 0.8× for texts, and no AVX2-only CPU was at hand to compare them with `gemm`'s
+    /// AVX2 kernels.
+    pub fn chosen() -> Option<Kernel> {
+        static CHOSEN: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let best = Kernel::detect();
+            match std::env::var("CLIP_PANEL_KERNEL").as_deref() {
+                Ok("off") => None,
+                Ok("avx2") => best.map(|_| Kernel::Avx2),
+                _ => best.filter(|&k| k == Kernel::Avx512),
+            }
+        })
+    }
+
     /// The best kernel this CPU runs.
     pub fn detect() -> Option<Kernel> {
         #[cfg(target_arch = "x86_64")]
@@ -62,76 +83,87 @@ impl Kernel {
     }
 }
 
-/// `out[rows, n] += x[rows, k] · w` (`out` row-major, `x` with unit column stride), split
-/// over the thread pool by panels when `parallel`. Panics if the operands are smaller
-/// than their extents or `kernel` does not run on this CPU.
+/// `out[rows, n] += x[rows, k] · w[k, n]` with `w` laid out as [`Packed`] lays it out
+/// (`out` row-major, `x` with unit column stride), split over the thread pool when
+/// `parallel`: by panels where there are enough, else by rows. Panics if the operands are
+/// smaller than their extents or `kernel` does not run on this CPU.
 pub fn matmul(
     kernel: Kernel,
     x: &Operand,
     rows: usize,
-    w: &Packed,
+    w: &[f32],
+    [k, n]: [usize; 2],
     out: &mut [f32],
     parallel: bool,
 ) {
-    let (k, n) = (w.k, w.n);
+    let panels = n.div_ceil(PANEL);
     assert!(
         kernel.available()
             && x.col_stride == 1
             && x.covers(rows, k)
             && out.len() >= rows * n
-            && w.data.len() >= w.panels() * k * PANEL,
+            && w.len() >= panels * k * PANEL,
         "panel product operands smaller than their extents"
     );
     if rows == 0 || n == 0 {
         return;
     }
     let out = SharedOut(out.as_mut_ptr());
-    let panel = |p: usize| {
+    let run = |p: usize, rows: std::ops::Range<usize>| {
         // SAFETY: the assert above bounds every read of `x` and `w` and every write of
-        // `out`; each panel writes its own columns only, so threads never overlap.
-        unsafe { run_panel(kernel, x, rows, w, p, &out) }
+        // `out`; threads take disjoint panels (columns) or disjoint rows.
+        unsafe { run_panel(kernel, x, rows, w, [k, n], p, &out) }
     };
-    let threads = rayon::current_num_threads().min(w.panels());
-    if parallel && threads > 1 {
+    let threads = rayon::current_num_threads();
+    if !parallel || threads == 1 {
+        (0..panels).for_each(|p| run(p, 0..rows));
+    } else if panels >= 2 * threads {
         // Contiguous runs of panels, one per thread: each streams its own part of `w`.
-        let per = w.panels().div_ceil(threads);
+        let per = panels.div_ceil(threads);
         (0..threads).into_par_iter().for_each(|t| {
-            (t * per..((t + 1) * per).min(w.panels())).for_each(panel);
+            (t * per..((t + 1) * per).min(panels)).for_each(|p| run(p, 0..rows));
         });
     } else {
-        (0..w.panels()).for_each(panel);
+        // Few panels (a late convolution's few pixels): the rows split instead.
+        let per = rows.div_ceil(threads).next_multiple_of(ROWS);
+        (0..threads).into_par_iter().for_each(|t| {
+            let mine = (t * per).min(rows)..((t + 1) * per).min(rows);
+            if !mine.is_empty() {
+                (0..panels).for_each(|p| run(p, mine.clone()));
+            }
+        });
     }
 }
 
-/// The output's base pointer, shared by threads that write disjoint columns.
+/// The output's base pointer, shared by threads that write disjoint elements.
 struct SharedOut(*mut f32);
 // SAFETY: see `matmul`: the threads write disjoint elements.
 unsafe impl Sync for SharedOut {}
 
-/// One panel's columns of `out` for every row.
+/// Panel `p`'s columns of `out` for `rows`.
 ///
 /// # Safety
 /// The extents checked in [`matmul`].
 unsafe fn run_panel(
     kernel: Kernel,
     x: &Operand,
-    rows: usize,
-    w: &Packed,
+    rows: std::ops::Range<usize>,
+    w: &[f32],
+    [k, n]: [usize; 2],
     p: usize,
     out: &SharedOut,
 ) {
-    let (k, n) = (w.k, w.n);
     let col = p * PANEL;
     let width = PANEL.min(n - col);
-    let panel = w.panel(p);
+    let panel = &w[p * k * PANEL..(p + 1) * k * PANEL];
     // A last, narrower panel computes into a full-width tile, copied in and out.
     let mut tile = [0.0f32; ROWS * PANEL];
     let mut k0 = 0;
     while k0 < k {
         let depth = KC.min(k - k0);
-        let mut r0 = 0;
-        while r0 < rows {
-            let r = ROWS.min(rows - r0);
+        let mut r0 = rows.start;
+        while r0 < rows.end {
+            let r = ROWS.min(rows.end - r0);
             // SAFETY (all pointer arithmetic below): rows r0..r0 + r, columns col..col +
             // width and depth k0..k0 + depth lie inside the operands checked by `matmul`.
             unsafe {
@@ -142,11 +174,8 @@ unsafe fn run_panel(
                     micro(kernel, r, depth, xs, x.row_stride, ws, dst, n);
                 } else {
                     for i in 0..r {
-                        std::ptr::copy_nonoverlapping(
-                            dst.add(i * n),
-                            tile[i * PANEL..].as_mut_ptr(),
-                            width,
-                        );
+                        let row = tile[i * PANEL..].as_mut_ptr();
+                        std::ptr::copy_nonoverlapping(dst.add(i * n), row, width);
                     }
                     micro(
                         kernel,
@@ -159,11 +188,8 @@ unsafe fn run_panel(
                         PANEL,
                     );
                     for i in 0..r {
-                        std::ptr::copy_nonoverlapping(
-                            tile[i * PANEL..].as_ptr(),
-                            dst.add(i * n),
-                            width,
-                        );
+                        let row = tile[i * PANEL..].as_ptr();
+                        std::ptr::copy_nonoverlapping(row, dst.add(i * n), width);
                     }
                 }
             }
@@ -373,7 +399,15 @@ mod tests {
                 };
                 for parallel in [false, true] {
                     let mut out = seed.clone();
-                    matmul(kernel, &input, rows, &packed, &mut out, parallel);
+                    matmul(
+                        kernel,
+                        &input,
+                        rows,
+                        &packed.data,
+                        [k, n],
+                        &mut out,
+                        parallel,
+                    );
                     let want = reference(&x, ldx, &w, &seed, [rows, k, n]);
                     for (i, (&got, &want)) in out.iter().zip(&want).enumerate() {
                         let tolerance = 1e-5 * (k as f64).sqrt();
@@ -397,11 +431,19 @@ mod tests {
         let packed = Packed::new(&Operand::dense(&w, n), k, n);
         let x = values(11 * k, 5);
         let mut all = vec![0.0; 11 * n];
-        matmul(kernel, &Operand::dense(&x, k), 11, &packed, &mut all, true);
+        matmul(
+            kernel,
+            &Operand::dense(&x, k),
+            11,
+            &packed.data,
+            [k, n],
+            &mut all,
+            true,
+        );
         for r in [0, 6, 10] {
             let mut one = vec![0.0; n];
             let row = Operand::dense(&x[r * k..(r + 1) * k], k);
-            matmul(kernel, &row, 1, &packed, &mut one, false);
+            matmul(kernel, &row, 1, &packed.data, [k, n], &mut one, false);
             assert_eq!(one, all[r * n..(r + 1) * n], "row {r}");
         }
     }
