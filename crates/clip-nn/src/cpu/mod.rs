@@ -53,7 +53,8 @@ pub fn cpu_matmul() -> &'static str {
 /// The pre-packed panel kernels linear layers run on this CPU (`"avx512"`, `"avx2"`), or
 /// `None` where every product goes through the `gemm` crate (for reports and benchmarks).
 pub fn panel_kernel() -> Option<&'static str> {
-    panel::Kernel::chosen().map(|k| match k {
+    let kernel = panel::Kernel::chosen().filter(|_| packed::enabled());
+    kernel.map(|k| match k {
         panel::Kernel::Avx512 => "avx512",
         panel::Kernel::Avx2 => "avx2",
     })

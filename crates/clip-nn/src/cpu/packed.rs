@@ -186,6 +186,11 @@ pub fn packed_bytes() -> usize {
     })
 }
 
+/// Whether products may run on packed panels at all (`CLIP_PACKED_WEIGHTS_MB` is not 0).
+pub fn enabled() -> bool {
+    budget() > 0
+}
+
 /// The most bytes of packed weights to hold.
 fn budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
