@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use crate::Activation;
 
+use super::gelu::quick_gelu;
 use super::{PARALLEL_THRESHOLD, contiguous, flex_f32, from_vec, gemm, operand, packed, panel};
 
 /// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] on the fast path, then
@@ -88,13 +89,6 @@ fn fused<const D: usize>(
 ) -> Option<Tensor<D>> {
     let bias = layer.bias.as_ref().map(|b| b.val());
     fused_linear(x, &layer.weight.val(), bias.as_ref(), then)
-}
-
-/// OpenAI's QuickGELU, `x · σ(1.702 x)`, in place.
-fn quick_gelu(values: &mut [f32]) {
-    for v in values {
-        *v /= 1.0 + (-1.702 * *v).exp();
-    }
 }
 
 #[cfg(test)]

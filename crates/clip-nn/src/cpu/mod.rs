@@ -18,6 +18,7 @@ use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
 mod conv;
+mod gelu;
 mod linear;
 mod packed;
 mod panel;

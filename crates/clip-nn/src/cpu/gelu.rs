@@ -1,0 +1,108 @@
+//! OpenAI's QuickGELU, `x · σ(1.702 x)`, in place, sixteen values at a time on AVX-512.
+//!
+//! Why not the scalar loop alone: its `exp` is a libm call per value, and at one image
+//! (ViT-B/32: 1.8 M values per pass) that was ~5% of the pass, more than the MLP's bias
+//! and output copies together.
+
+/// `x · σ(1.702 x)` for every value, in place.
+pub fn quick_gelu(values: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F.
+        unsafe { x86::quick_gelu(values) };
+        return;
+    }
+    scalar(values);
+}
+
+fn scalar(values: &mut [f32]) {
+    for v in values {
+        *v /= 1.0 + (-1.702 * *v).exp();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// [`super::quick_gelu`] with a vector `exp`; the tail (fewer than 16) as scalars.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn quick_gelu(values: &mut [f32]) {
+        let mut chunks = values.chunks_exact_mut(16);
+        for chunk in &mut chunks {
+            // SAFETY: 16 values in the chunk.
+            unsafe {
+                let v = _mm512_loadu_ps(chunk.as_ptr());
+                let e = exp(_mm512_mul_ps(v, _mm512_set1_ps(-1.702)));
+                let y = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0), e));
+                _mm512_storeu_ps(chunk.as_mut_ptr(), y);
+            }
+        }
+        super::scalar(chunks.into_remainder());
+    }
+
+    /// `e^x` to within an f32 rounding: `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2` (ln 2 in two
+    /// parts, Cephes' split), a degree-7 Taylor polynomial for `e^r` (truncation below
+    /// 1e-8 relative), then `· 2^n` by `scalef`, which gives 0 and ∞ past the range. NaN
+    /// inputs never reach here (their QuickGELU is NaN through the division).
+    #[target_feature(enable = "avx512f")]
+    fn exp(x: __m512) -> __m512 {
+        let x = _mm512_max_ps(
+            _mm512_min_ps(x, _mm512_set1_ps(150.0)),
+            _mm512_set1_ps(-150.0),
+        );
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+        );
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm512_set1_ps(1.0 / 5040.0);
+        for c in [
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        _mm512_scalef_ps(p, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_scalar_form_to_an_f32_rounding() {
+        // Across the range a network's pre-activations take, the tails where σ saturates,
+        // both infinities and a length that leaves a scalar tail.
+        let mut values: Vec<f32> = (-4000..4000).map(|i| i as f32 * 0.01).collect();
+        values.extend([
+            -200.0,
+            -60.0,
+            -52.5,
+            52.5,
+            60.0,
+            200.0,
+            f32::INFINITY,
+            -f32::INFINITY,
+        ]);
+        values.extend([1e-30, -1e-30, 0.0, 3.0]);
+        let mut want = values.clone();
+        scalar(&mut want);
+        let mut got = values.clone();
+        quick_gelu(&mut got);
+        for ((&x, &g), &w) in values.iter().zip(&got).zip(&want) {
+            let tolerance = 2.5e-7 * w.abs().max(1e-30);
+            let same = g == w || (g.is_nan() && w.is_nan()) || (g - w).abs() <= tolerance;
+            assert!(same, "x = {x}: {g} vs {w}");
+        }
+        let mut nan = [f32::NAN; 17];
+        quick_gelu(&mut nan);
+        assert!(nan.iter().all(|v| v.is_nan()));
+    }
+}
