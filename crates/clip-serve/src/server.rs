@@ -186,14 +186,7 @@ fn yield_to_the_model() {
     // SAFETY: setpriority only reads its arguments; on Linux, `who = 0` with PRIO_PROCESS
     // names the calling thread (nice values are per thread there).
     unsafe {
-        libc::setpriority(
-            libc::PRIO_PROCESS,
-            0,
-            std::env::var("NICE_EXP")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(10),
-        );
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 
