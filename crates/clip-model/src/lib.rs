@@ -18,6 +18,7 @@
 
 pub mod checkpoint;
 mod clip;
+mod companion;
 mod config;
 #[cfg(feature = "data")]
 pub mod data;

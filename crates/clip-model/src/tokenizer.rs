@@ -27,16 +27,7 @@ const WEIGHT_NAMES: [&str; 4] = [
 /// (written by [`copy_beside`]), `TAG-tokenizer.json` for a cached download, or
 /// `tokenizer.json` in the same folder.
 pub fn beside(weights: &Path) -> Option<PathBuf> {
-    let dir = weights.parent()?;
-    let name = weights.file_name()?.to_str()?;
-    let stem = weights.file_stem()?.to_str()?;
-    let tag = WEIGHT_NAMES.iter().find_map(|w| name.strip_suffix(w));
-    [Some(format!("{stem}.")), tag.map(str::to_owned)]
-        .into_iter()
-        .flatten()
-        .map(|prefix| dir.join(format!("{prefix}{FILE_NAME}")))
-        .chain([dir.join(FILE_NAME)])
-        .find(|p| p.is_file())
+    crate::companion::beside(weights, &WEIGHT_NAMES, true, FILE_NAME)
 }
 
 /// The tokenizer beside `weights` of a model that reads one (SigLIP's family, with big_vision's

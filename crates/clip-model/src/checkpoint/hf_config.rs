@@ -33,15 +33,7 @@ struct Tower {
 
 /// The configuration file that belongs to the weights at `weights`, if there is one.
 pub fn beside(weights: &Path) -> Option<PathBuf> {
-    let name = weights.file_name()?.to_str()?;
-    let dir = weights.parent()?;
-    let own = name
-        .strip_suffix(WEIGHT_NAME)
-        .filter(|tag| !tag.is_empty())
-        .map(|tag| dir.join(format!("{tag}{FILE_NAME}")));
-    own.into_iter()
-        .chain([dir.join(FILE_NAME)])
-        .find(|p| p.is_file())
+    crate::companion::beside(weights, &[WEIGHT_NAME], false, FILE_NAME)
 }
 
 /// `config` (inferred from the shapes) with what the file at `path` says.

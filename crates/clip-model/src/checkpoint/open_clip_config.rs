@@ -77,15 +77,7 @@ fn head_width() -> usize {
 
 /// The configuration file that belongs to the weights at `weights`, if there is one.
 pub fn beside(weights: &Path) -> Option<PathBuf> {
-    let name = weights.file_name()?.to_str()?;
-    let dir = weights.parent()?;
-    let own = WEIGHT_NAMES
-        .iter()
-        .find_map(|w| name.strip_suffix(w))
-        .map(|tag| dir.join(format!("{tag}{FILE_NAME}")));
-    own.into_iter()
-        .chain([dir.join(FILE_NAME)])
-        .find(|p| p.is_file())
+    crate::companion::beside(weights, &WEIGHT_NAMES, false, FILE_NAME)
 }
 
 /// `config` (inferred from the shapes) with what the file at `path` says: the activation, the
