@@ -18,11 +18,6 @@ pub fn panel_kernel() -> Option<&'static str> {
     None
 }
 
-/// Bytes of linear weights held pre-packed for the CPU kernels: none in this build.
-pub fn packed_bytes() -> usize {
-    0
-}
-
 /// `layer.forward(x)`.
 pub(crate) fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     layer.forward(x)

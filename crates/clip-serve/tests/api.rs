@@ -164,11 +164,7 @@ fn classify_gives_predicts_probabilities_from_json_and_from_an_upload() {
     for got in [&body, &uploaded] {
         let ranked = got["labels"].as_array().unwrap();
         assert_eq!(ranked.len(), 3);
-        for ((label, p), item) in want.iter().zip(ranked) {
-            assert_eq!(item["label"], label.as_str());
-            let q = item["probability"].as_f64().unwrap() as f32;
-            assert!((q - p).abs() <= 1e-6, "{label}: {q} vs {p}");
-        }
+        assert_ranked_as(&want, ranked);
     }
 
     // Several templates are ensembled; top_k keeps the best.
@@ -596,11 +592,7 @@ fn a_siglip_model_classifies_by_sigmoid_with_its_own_tokenizer() {
         (total - 1.0).abs() > 0.1,
         "sigmoids, not a softmax: {total}"
     );
-    for ((label, p), item) in want.iter().zip(ranked) {
-        assert_eq!(item["label"], label.as_str());
-        let q = item["probability"].as_f64().unwrap() as f32;
-        assert!((q - p).abs() <= 1e-6, "{label}: {q} vs {p}");
-    }
+    assert_ranked_as(&want, ranked);
     let (status, body) = post(
         &server,
         "/v1/embeddings",
@@ -618,4 +610,13 @@ fn a_siglip_model_classifies_by_sigmoid_with_its_own_tokenizer() {
     let (status, body) = post(&server, "/v1/embeddings", &json!({"input": "a cat"}));
     assert_eq!(status, 501, "{body}");
     assert!(body.to_string().contains("tokenizer.json"), "{body}");
+}
+
+/// `/classify`'s ranked items are `want`'s labels in order, each probability within 1e-6.
+fn assert_ranked_as(want: &[(String, f32)], ranked: &[serde_json::Value]) {
+    for ((label, p), item) in want.iter().zip(ranked) {
+        assert_eq!(item["label"], label.as_str());
+        let q = item["probability"].as_f64().unwrap() as f32;
+        assert!((q - p).abs() <= 1e-6, "{label}: {q} vs {p}");
+    }
 }

@@ -28,7 +28,6 @@ pub(crate) use conv::conv2d;
 pub use conv::conv2d_batch_norm;
 pub(crate) use linear::linear;
 pub use linear::linear_activated;
-pub use packed::packed_bytes;
 pub(crate) use pool::avg_pool2d;
 
 /// Products with fewer multiply-adds than this run on one thread (Burn's `flex` threshold):

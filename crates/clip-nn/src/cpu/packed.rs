@@ -33,37 +33,27 @@ pub struct Packed {
 impl Packed {
     /// Packs the `k × n` matrix `w`.
     pub fn new(w: &Operand, k: usize, n: usize) -> Self {
+        assert!(w.covers(k, n), "packing a weight smaller than its extents");
         let mut data = vec![0.0f32; n.div_ceil(PANEL) * k * PANEL];
-        pack_into(w, k, n, &mut data);
+        for d in 0..k {
+            let row = &w.data[d * w.row_stride..];
+            for p in 0..n.div_ceil(PANEL) {
+                let (col, width) = (p * PANEL, PANEL.min(n - p * PANEL));
+                let dst = &mut data[(p * k + d) * PANEL..][..width];
+                if w.col_stride == 1 {
+                    dst.copy_from_slice(&row[col..col + width]);
+                } else {
+                    for (c, v) in dst.iter_mut().enumerate() {
+                        *v = row[(col + c) * w.col_stride];
+                    }
+                }
+            }
+        }
         Packed { data }
     }
 
     fn bytes(&self) -> usize {
         self.data.len() * size_of::<f32>()
-    }
-}
-
-/// Writes the `k × n` matrix `w` into `panels` as [`Packed`] lays it out (the last panel's
-/// missing columns 0).
-pub fn pack_into(w: &Operand, k: usize, n: usize, panels: &mut [f32]) {
-    assert!(
-        w.covers(k, n) && panels.len() >= n.div_ceil(PANEL) * k * PANEL,
-        "packing a matrix smaller than its extents"
-    );
-    for d in 0..k {
-        let row = &w.data[d * w.row_stride..];
-        for p in 0..n.div_ceil(PANEL) {
-            let (col, width) = (p * PANEL, PANEL.min(n - p * PANEL));
-            let dst = &mut panels[(p * k + d) * PANEL..][..PANEL];
-            if w.col_stride == 1 {
-                dst[..width].copy_from_slice(&row[col..col + width]);
-            } else {
-                for (c, v) in dst[..width].iter_mut().enumerate() {
-                    *v = row[(col + c) * w.col_stride];
-                }
-            }
-            dst[width..].fill(0.0);
-        }
     }
 }
 
@@ -175,15 +165,6 @@ pub fn packed(w: &FlexTensor, operand: &Operand, k: usize, n: usize) -> Option<A
             .insert(key, Entry::Packed(Arc::downgrade(&storage), packed.clone()));
     }
     Some(packed)
-}
-
-/// Bytes of packed weights held now (weights dropped since are released at the next use of
-/// the cache).
-pub fn packed_bytes() -> usize {
-    CACHE.lock().map_or(0, |mut c| {
-        c.sweep();
-        c.bytes
-    })
 }
 
 /// Whether products may run on packed panels at all (`CLIP_PACKED_WEIGHTS_MB` is not 0).

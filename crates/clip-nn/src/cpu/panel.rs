@@ -1,5 +1,5 @@
 //! `out[rows, n] += x[rows, k] · w[k, n]` with `w` pre-packed into column panels
-//! ([`Packed`]), the way ONNX Runtime and OpenVINO hold their weights.
+//! ([`Packed`](super::packed::Packed)), the way ONNX Runtime and OpenVINO hold their weights.
 //!
 //! Why not the `gemm` crate here: it packs (or reads strided) a weight on every call, and at
 //! the few rows of one image or one prompt a forward pass streams each weight from memory
@@ -83,7 +83,8 @@ impl Kernel {
     }
 }
 
-/// `out[rows, n] += x[rows, k] · w[k, n]` with `w` laid out as [`Packed`] lays it out
+/// `out[rows, n] += x[rows, k] · w[k, n]` with `w` laid out as
+/// [`Packed`](super::packed::Packed) lays it out
 /// (`out` row-major, `x` with unit column stride), split over the thread pool when
 /// `parallel`: by panels where there are enough, else by rows. Panics if the operands are
 /// smaller than their extents or `kernel` does not run on this CPU.
@@ -124,7 +125,7 @@ pub fn matmul(
             (t * per..((t + 1) * per).min(panels)).for_each(|p| run(p, 0..rows));
         });
     } else {
-        // Few panels (a late convolution's few pixels): the rows split instead.
+        // Fewer panels than the threads can share (a narrow output): the rows split.
         let per = rows.div_ceil(threads).next_multiple_of(ROWS);
         (0..threads).into_par_iter().for_each(|t| {
             let mine = (t * per).min(rows)..((t + 1) * per).min(rows);
