@@ -54,6 +54,9 @@ impl MultiheadAttention {
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         let width = x.dims()[2];
         let qkv = self.in_proj.fast_forward(x);
+        if let Some(heads) = crate::cpu::self_attention(&qkv, self.heads, causal) {
+            return self.out_proj.fast_forward(heads);
+        }
         let q = qkv.clone().narrow(2, 0, width);
         let k = qkv.clone().narrow(2, width, width);
         let v = qkv.narrow(2, 2 * width, width);

@@ -32,6 +32,11 @@ pub fn linear_activated<const D: usize>(
     activation.forward(layer.forward(x))
 }
 
+/// Self-attention from the packed projection: never here (callers keep Burn's).
+pub(crate) fn self_attention(_qkv: &Tensor<3>, _heads: usize, _causal: bool) -> Option<Tensor<3>> {
+    None
+}
+
 /// `layer.forward(x)`.
 pub(crate) fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     layer.forward(x)

@@ -25,6 +25,8 @@ fn scalar(values: &mut [f32]) {
 mod x86 {
     use std::arch::x86_64::*;
 
+    use crate::cpu::exp::x86::exp;
+
     /// [`super::quick_gelu`] with a vector `exp`; the tail (fewer than 16) as scalars.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn quick_gelu(values: &mut [f32]) {
@@ -39,36 +41,6 @@ mod x86 {
             }
         }
         super::scalar(chunks.into_remainder());
-    }
-
-    /// `e^x` to within an f32 rounding: `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2` (ln 2 in two
-    /// parts, Cephes' split), a degree-7 Taylor polynomial for `e^r` (truncation below
-    /// 1e-8 relative), then `· 2^n` by `scalef`, which gives 0 and ∞ past the range. NaN
-    /// inputs never reach here (their QuickGELU is NaN through the division).
-    #[target_feature(enable = "avx512f")]
-    fn exp(x: __m512) -> __m512 {
-        let x = _mm512_max_ps(
-            _mm512_min_ps(x, _mm512_set1_ps(150.0)),
-            _mm512_set1_ps(-150.0),
-        );
-        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
-        );
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm512_set1_ps(1.0 / 5040.0);
-        for c in [
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ] {
-            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-        }
-        _mm512_scalef_ps(p, n)
     }
 }
 

@@ -7,8 +7,9 @@
 //! AVX-512). Around the products: the bias seeds the output, QuickGELU
 //! ([`linear_activated`]) and inference batch norm + ReLU ([`conv2d_batch_norm`]) are
 //! applied to a product's output in place, convolutions read their images in place or
-//! through one im2col buffer, and ResNet's tiling average pools ([`avg_pool2d`]) run
-//! directly on the storage.
+//! through one im2col buffer, self-attention reads its heads straight from the packed
+//! q, k, v projection ([`self_attention`]), and ResNet's tiling average pools
+//! ([`avg_pool2d`]) run directly on the storage.
 //!
 //! Only plain `flex` float32 tensors take these paths. Autodiff tensors (training), other
 //! backends and other dtypes go through Burn unchanged, so gradients and GPUs never see
@@ -17,13 +18,16 @@
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
+mod attention;
 mod conv;
+mod exp;
 mod gelu;
 mod linear;
 mod packed;
 mod panel;
 mod pool;
 
+pub(crate) use attention::self_attention;
 pub(crate) use conv::conv2d;
 pub use conv::conv2d_batch_norm;
 pub(crate) use linear::linear;
