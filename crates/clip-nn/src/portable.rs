@@ -1,6 +1,8 @@
 //! The layers through Burn's own `forward`, for builds without the `cpu-fast` feature: the
 //! same functions as the fast paths, so model code never asks which build it is in.
 
+use std::convert::Infallible;
+
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::AvgPool2d;
 use burn::nn::{BatchNorm, Linear};
@@ -51,4 +53,46 @@ pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor
 /// `pool.forward(x)`.
 pub(crate) fn avg_pool2d(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     pool.forward(x)
+}
+
+/// Channels-last feature maps: never made in this build ([`ChannelsLast::from_nchw`] is
+/// `None`), so callers keep Burn's layers.
+#[derive(Clone, Debug)]
+pub struct ChannelsLast(Infallible);
+
+impl ChannelsLast {
+    /// `None`: there is no fast path in this build.
+    pub fn from_nchw(_x: &Tensor<4>) -> Option<Self> {
+        None
+    }
+
+    /// Never called (no value exists).
+    pub fn dims(&self) -> [usize; 4] {
+        match self.0 {}
+    }
+
+    /// Never called (no value exists).
+    pub fn conv_bn(&self, _conv: &Conv2d, _norm: &BatchNorm, _relu: bool) -> Option<Self> {
+        match self.0 {}
+    }
+
+    /// Never called (no value exists).
+    pub fn conv(&self, _conv: &Conv2d) -> Option<Self> {
+        match self.0 {}
+    }
+
+    /// Never called (no value exists).
+    pub fn avg_pool(&self, _pool: &AvgPool2d) -> Option<Self> {
+        match self.0 {}
+    }
+
+    /// Never called (no value exists).
+    pub fn add_relu(self, _other: &Self) -> Option<Self> {
+        match self.0 {}
+    }
+
+    /// Never called (no value exists).
+    pub fn into_tokens(self) -> Tensor<3> {
+        match self.0 {}
+    }
 }

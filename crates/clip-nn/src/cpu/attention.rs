@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::packed::Packed;
 use super::panel::{self, Kernel};
-use super::{Operand, contiguous, flex_f32, from_vec};
+use super::{Operand, contiguous, flex_f32, from_vec, zeros};
 
 /// `softmax(q·kᵀ / √d)·v` for every head of `qkv` [batch, tokens, 3 · width] (queries,
 /// keys, values side by side, as `in_proj` writes them), heads merged: [batch, tokens,
@@ -86,7 +86,7 @@ impl Head {
         // kᵀ [d, n] and v [n, d], each into panels.
         let keys = Packed::new(&view(width + h * d, 1, stride), d, n);
         let values = Packed::new(&view(2 * width + h * d, stride, 1), n, d);
-        let mut scores = vec![0.0f32; n * n];
+        let mut scores = zeros(n * n);
         panel::matmul(
             self.kernel,
             &queries,
@@ -100,7 +100,7 @@ impl Head {
         for (i, row) in scores.chunks_exact_mut(n).enumerate() {
             softmax(row, if self.causal { i + 1 } else { n }, scale);
         }
-        let mut out = vec![0.0f32; n * d];
+        let mut out = zeros(n * d);
         let weights = Operand::dense(&scores, n);
         panel::matmul(
             self.kernel,

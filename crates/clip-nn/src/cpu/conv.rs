@@ -31,7 +31,7 @@ pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor
 }
 
 /// An inference batch norm as `x · scale + shift` per channel, then optionally ReLU.
-struct NormRelu {
+pub(super) struct NormRelu {
     scale: Vec<f32>,
     shift: Vec<f32>,
     relu: bool,
@@ -41,7 +41,7 @@ impl NormRelu {
     /// The running statistics folded as PyTorch's eval-mode batch norm does
     /// (`scale = γ / √(var + ε)`, `shift = β − mean · scale`); `None` off the float32 flex
     /// backend, where the layer keeps Burn's batch norm.
-    fn new(norm: &BatchNorm, relu: bool) -> Option<Self> {
+    pub(super) fn new(norm: &BatchNorm, relu: bool) -> Option<Self> {
         let values =
             |t: Tensor<1>| -> Option<Vec<f32>> { Some(contiguous(&flex_f32(&t)?)?.to_vec()) };
         let gamma = values(norm.gamma.val())?;
@@ -61,6 +61,28 @@ impl NormRelu {
             .map(|((b, m), s)| b - m * s)
             .collect();
         Some(NormRelu { scale, shift, relu })
+    }
+
+    /// Applies to channels-last rows [pixels, channels], split over the thread pool.
+    pub(super) fn apply_rows(&self, out: &mut [f32]) {
+        let rows = (1 << 14) / self.scale.len().max(1) + 1;
+        out.par_chunks_mut(rows * self.scale.len())
+            .for_each(|block| self.apply_rows_here(block));
+    }
+
+    /// [`NormRelu::apply_rows`] on the calling thread.
+    pub(super) fn apply_rows_here(&self, out: &mut [f32]) {
+        for row in out.chunks_exact_mut(self.scale.len()) {
+            for ((v, &scale), &shift) in row.iter_mut().zip(&self.scale).zip(&self.shift) {
+                let y = *v * scale + shift;
+                *v = if self.relu { y.max(0.0) } else { y };
+            }
+        }
+    }
+
+    /// Channels of the norm.
+    pub(super) fn channels(&self) -> usize {
+        self.scale.len()
     }
 
     /// Applies to one image's output [channels, pixels].

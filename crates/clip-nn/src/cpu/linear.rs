@@ -7,7 +7,9 @@ use rayon::prelude::*;
 use crate::Activation;
 
 use super::gelu::quick_gelu;
-use super::{PARALLEL_THRESHOLD, contiguous, flex_f32, from_vec, gemm, operand, packed, panel};
+use super::{
+    PARALLEL_THRESHOLD, contiguous, flex_f32, from_vec, gemm, operand, packed, panel, zeros,
+};
 
 /// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] on the fast path, then
 /// `then` on the output in place, or `None` when this product cannot take that path (see
@@ -39,7 +41,7 @@ fn fused_linear<const D: usize>(
     // The bias seeds the output and the product is added to it: one pass less.
     let mut out = match bias {
         Some(bias) => bias.repeat(rows),
-        None => vec![0.0f32; rows * n],
+        None => zeros(rows * n),
     };
     // The weight's packed panels (see `packed`); a CPU without the panel kernels, a
     // strided input, many rows or packing turned off go through the `gemm` crate.

@@ -19,6 +19,7 @@ use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
 mod attention;
+mod channels_last;
 mod conv;
 mod exp;
 mod gelu;
@@ -28,6 +29,7 @@ mod panel;
 mod pool;
 
 pub(crate) use attention::self_attention;
+pub use channels_last::ChannelsLast;
 pub(crate) use conv::conv2d;
 pub use conv::conv2d_batch_norm;
 pub(crate) use linear::linear;
@@ -124,6 +126,16 @@ fn contiguous(t: &FlexTensor) -> Option<&[f32]> {
     t.storage::<f32>()
         .get(layout.start_offset()..)?
         .get(..layout.num_elements())
+}
+
+/// `len` zeros, written rather than `calloc`ed: the panel kernels read their output before
+/// writing it, and a read of untouched `calloc` memory maps the shared zero page, whose
+/// first write then costs a copy-on-write fault and a TLB shootdown across the threads
+/// (14% of an RN50 batch-16 profile).
+fn zeros(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    v.resize(len, 0.0);
+    v
 }
 
 /// Wraps row-major `data` of `shape` as a `flex` tensor.

@@ -52,6 +52,20 @@ impl Packed {
         Packed { data }
     }
 
+    /// Packs the `k × n` matrix whose element (`row`, `col`) is `value(row, col)`.
+    pub fn from_fn(k: usize, n: usize, value: impl Fn(usize, usize) -> f32) -> Self {
+        let mut data = vec![0.0f32; n.div_ceil(PANEL) * k * PANEL];
+        for (p, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
+            for (d, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                let width = PANEL.min(n - p * PANEL);
+                for (c, v) in row[..width].iter_mut().enumerate() {
+                    *v = value(d, p * PANEL + c);
+                }
+            }
+        }
+        Packed { data }
+    }
+
     fn bytes(&self) -> usize {
         self.data.len() * size_of::<f32>()
     }
@@ -63,7 +77,16 @@ struct Key {
     storage: usize,
     offset: usize,
     shape: [usize; 2],
-    strides: [isize; 2],
+    view: View,
+}
+
+/// How the `k × n` matrix is read from the storage.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum View {
+    /// A 2-d tensor's rows and columns, with these strides.
+    Strided([isize; 2]),
+    /// A convolution weight [out, in, kh, kw] as [kh · kw · in, out] (see [`conv_taps`]).
+    Taps,
 }
 
 enum Entry {
@@ -118,20 +141,49 @@ static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
 /// whether its weight was cached (nor on the batch it is in: each row's sum runs in one
 /// order).
 pub fn packed(w: &FlexTensor, operand: &Operand, k: usize, n: usize) -> Option<Arc<Packed>> {
+    let strides = w.layout().strides();
+    let view = View::Strided([strides[0], strides[1]]);
+    cached(w, [k, n], view, || Packed::new(operand, k, n))
+}
+
+/// The panels of a convolution weight `w` [out, in, kh, kw] (contiguous) seen as the
+/// [kh · kw · in, out] matrix that multiplies channels-last patches: row (i, j, c) holds
+/// every output channel's weight at kernel offset (i, j) of input channel `c`. Kept as
+/// [`packed`] keeps panels.
+pub fn conv_taps(
+    w: &FlexTensor,
+    values: &[f32],
+    [out, inputs, kh, kw]: [usize; 4],
+) -> Option<Arc<Packed>> {
+    let k = kh * kw * inputs;
+    cached(w, [k, out], View::Taps, || {
+        Packed::from_fn(k, out, |row, o| {
+            let (tap, c) = (row / inputs, row % inputs);
+            values[((o * inputs + c) * kh + tap / kw) * kw + tap % kw]
+        })
+    })
+}
+
+/// `pack()`'s panels of `w` seen through `view`, from the cache or fresh (and cached from
+/// the second use on, within the budget); `None` with packing turned off.
+fn cached(
+    w: &FlexTensor,
+    shape: [usize; 2],
+    view: View,
+    pack: impl Fn() -> Packed,
+) -> Option<Arc<Packed>> {
     let budget = budget();
     if budget == 0 {
         return None;
     }
     let storage = w.data_arc();
-    let layout = w.layout();
-    let strides = layout.strides();
     let key = Key {
         storage: Arc::as_ptr(&storage) as usize,
-        offset: layout.start_offset(),
-        shape: [k, n],
-        strides: [strides[0], strides[1]],
+        offset: w.layout().start_offset(),
+        shape,
+        view,
     };
-    let fresh = || Some(Arc::new(Packed::new(operand, k, n)));
+    let fresh = || Some(Arc::new(pack()));
     let Ok(mut cache) = CACHE.lock() else {
         return fresh();
     };
@@ -150,7 +202,7 @@ pub fn packed(w: &FlexTensor, operand: &Operand, k: usize, n: usize) -> Option<A
     }
     drop(cache);
     // Packed outside the lock: other models' products go on meanwhile.
-    let packed = Arc::new(Packed::new(operand, k, n));
+    let packed = Arc::new(pack());
     let Ok(mut cache) = CACHE.lock() else {
         return Some(packed);
     };

@@ -14,6 +14,7 @@ use super::{contiguous, flex_f32, from_vec};
 /// pool has kernel = stride and no padding takes the direct path.
 pub fn avg_pool2d(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     let tiles = pool.kernel_size == pool.stride
+        && !pool.ceil_mode
         && matches!(
             pool.padding,
             PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)

@@ -59,7 +59,12 @@ impl AttentionPool2d {
     /// `[batch, C, H, W] -> [batch, output_dim]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let [batch, channels, h, w] = x.dims();
-        let x = x.reshape([batch, channels, h * w]).swap_dims(1, 2);
+        self.forward_tokens(x.reshape([batch, channels, h * w]).swap_dims(1, 2))
+    }
+
+    /// [`AttentionPool2d::forward`] of the map given as tokens [batch, h · w, channels]
+    /// (pixels in row-major order).
+    pub fn forward_tokens(&self, x: Tensor<3>) -> Tensor<2> {
         let mean = x.clone().mean_dim(1);
         let x = Tensor::cat(vec![mean, x], 1) + self.positional_embedding.val().unsqueeze::<3>();
         let query = self.q_proj.fast_forward(x.clone().narrow(1, 0, 1));

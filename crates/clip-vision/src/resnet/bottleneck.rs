@@ -5,7 +5,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::AvgPool2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use clip_nn::{FastForward, conv2d_batch_norm};
+use clip_nn::{ChannelsLast, FastForward, conv2d_batch_norm};
 
 use super::{avg_pool, batch_norm, conv1x1, conv3x3};
 
@@ -99,5 +99,25 @@ impl Bottleneck {
         }
         let out = conv2d_batch_norm(&self.conv3, &self.bn3, false, out);
         relu(out + identity)
+    }
+
+    /// [`Bottleneck::forward`] on a channels-last map (the CPU fast path); `None` where a
+    /// layer does not take that path.
+    pub fn forward_channels_last(&self, x: &ChannelsLast) -> Option<ChannelsLast> {
+        let out = x.conv_bn(&self.conv1, &self.bn1, true)?;
+        let mut out = out.conv_bn(&self.conv2, &self.bn2, true)?;
+        if let Some(pool) = &self.avgpool {
+            out = out.avg_pool(pool)?;
+        }
+        let out = out.conv_bn(&self.conv3, &self.bn3, false)?;
+        match &self.downsample {
+            Some(down) => {
+                let identity = x
+                    .avg_pool(&down.avgpool)?
+                    .conv_bn(&down.conv, &down.bn, false)?;
+                out.add_relu(&identity)
+            }
+            None => out.add_relu(x),
+        }
     }
 }

@@ -12,7 +12,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
-use clip_nn::{FastForward, conv2d_batch_norm};
+use clip_nn::{ChannelsLast, FastForward, conv2d_batch_norm};
 
 /// Configuration of [`ModifiedResNet`] (OpenAI's `ModifiedResNet.__init__` arguments).
 #[derive(Config, Debug)]
@@ -133,6 +133,9 @@ impl ModifiedResNetConfig {
 impl ModifiedResNet {
     /// `[batch, 3, R, R]` pixels → `[batch, output_dim]` features (not normalised).
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
+        if let Some(tokens) = self.features_channels_last(&pixels) {
+            return self.attnpool.forward_tokens(tokens);
+        }
         let x = conv2d_batch_norm(&self.conv1, &self.bn1, true, pixels);
         let x = conv2d_batch_norm(&self.conv2, &self.bn2, true, x);
         let x = conv2d_batch_norm(&self.conv3, &self.bn3, true, x);
@@ -147,5 +150,25 @@ impl ModifiedResNet {
             x = block.forward(x);
         }
         self.attnpool.forward(x)
+    }
+
+    /// The last stage's map as tokens [batch, h · w, embed_dim], computed channels-last
+    /// on the CPU fast path (see [`ChannelsLast`]); `None` where that path is not taken.
+    fn features_channels_last(&self, pixels: &Tensor<4>) -> Option<Tensor<3>> {
+        let x = ChannelsLast::from_nchw(pixels)?
+            .conv_bn(&self.conv1, &self.bn1, true)?
+            .conv_bn(&self.conv2, &self.bn2, true)?
+            .conv_bn(&self.conv3, &self.bn3, true)?;
+        let mut x = x.avg_pool(&self.avgpool)?;
+        for block in self
+            .layer1
+            .iter()
+            .chain(&self.layer2)
+            .chain(&self.layer3)
+            .chain(&self.layer4)
+        {
+            x = block.forward_channels_last(&x)?;
+        }
+        Some(x.into_tokens())
     }
 }
