@@ -45,7 +45,7 @@ pub fn self_attention(qkv: &Tensor<3>, heads: usize, causal: bool) -> Option<Ten
             shape.attend(image, unit % heads)
         })
         .collect();
-    let mut out = vec![0.0f32; batch * tokens * width];
+    let mut out = zeros(batch * tokens * width);
     out.par_chunks_mut(tokens * width)
         .zip(per_head.par_chunks(heads))
         .for_each(|(image, heads)| {

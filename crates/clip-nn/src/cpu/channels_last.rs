@@ -35,7 +35,7 @@ impl ChannelsLast {
         let x = flex_f32(x)?;
         let planes = contiguous(&x)?;
         let pixels = h * w;
-        let mut data = vec![0.0f32; planes.len()];
+        let mut data = zeros(planes.len());
         if pixels * channels > 0 {
             data.par_chunks_mut(pixels * channels)
                 .zip(planes.par_chunks(pixels * channels))
@@ -126,7 +126,7 @@ impl ChannelsLast {
                 Operand::dense(&self.data, cin)
             } else {
                 columns = {
-                    let mut c = vec![0.0f32; rows * patch];
+                    let mut c = zeros(rows * patch);
                     self.patches(&g, 0, &mut c);
                     c
                 };
@@ -206,7 +206,7 @@ impl ChannelsLast {
         let [batch, h, w, c] = self.dims;
         let (ho, wo) = (h / kh, w / kw);
         let inverse = 1.0 / (kh * kw) as f32;
-        let mut data = vec![0.0f32; batch * ho * wo * c];
+        let mut data = zeros(batch * ho * wo * c);
         if !data.is_empty() {
             data.par_chunks_mut(wo * c)
                 .enumerate()

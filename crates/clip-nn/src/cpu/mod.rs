@@ -134,8 +134,33 @@ fn contiguous(t: &FlexTensor) -> Option<&[f32]> {
 /// (14% of an RN50 batch-16 profile).
 fn zeros(len: usize) -> Vec<f32> {
     let mut v = Vec::with_capacity(len);
+    huge_pages(v.as_mut_ptr() as usize, len * size_of::<f32>());
     v.resize(len, 0.0);
     v
+}
+
+/// Asks Linux to back the 2 MiB-aligned part of a large buffer not touched yet with huge
+/// pages. A batch's feature maps are tens of MB, freshly mapped by `malloc` for every
+/// layer; faulting them in 4 KiB at a time cost RN50 at batch 16 a fifth of its time on a
+/// virtual machine, where each fault is dearer. Where transparent huge pages are off (or
+/// not Linux) this does nothing.
+fn huge_pages(start: usize, bytes: usize) {
+    const HUGE: usize = 2 << 20;
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let first = start.next_multiple_of(HUGE);
+    let end = (start + bytes) / HUGE * HUGE;
+    #[cfg(target_os = "linux")]
+    if end > first {
+        // SAFETY: the range lies inside an allocation this function's caller owns and has
+        // not touched yet; MADV_HUGEPAGE changes only how it is backed, never its contents.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (first, end);
 }
 
 /// Wraps row-major `data` of `shape` as a `flex` tensor.

@@ -8,7 +8,7 @@ use burn::nn::pool::AvgPool2d;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::{contiguous, flex_f32, from_vec};
+use super::{contiguous, flex_f32, from_vec, zeros};
 
 /// `pool.forward(x)`; a 1 × 1 pool returns `x` itself, and a float32 `flex` input whose
 /// pool has kernel = stride and no padding takes the direct path.
@@ -41,7 +41,7 @@ fn tiled_mean(x: &Tensor<4>, [kh, kw]: [usize; 2]) -> Option<Tensor<4>> {
     let x = flex_f32(x)?;
     let planes = contiguous(&x)?;
     let inv = 1.0 / (kh * kw) as f32;
-    let mut out = vec![0.0f32; batch * channels * ho * wo];
+    let mut out = zeros(batch * channels * ho * wo);
     out.par_chunks_mut(ho * wo)
         .zip(planes.par_chunks(h * w))
         .for_each(|(dst, src)| {
