@@ -140,16 +140,19 @@ impl ModifiedResNet {
         let x = conv2d_batch_norm(&self.conv2, &self.bn2, true, x);
         let x = conv2d_batch_norm(&self.conv3, &self.bn3, true, x);
         let mut x = self.avgpool.fast_forward(x);
-        for block in self
-            .layer1
+        for block in self.blocks() {
+            x = block.forward(x);
+        }
+        self.attnpool.forward(x)
+    }
+
+    /// Every Bottleneck, stage after stage.
+    fn blocks(&self) -> impl Iterator<Item = &Bottleneck> {
+        self.layer1
             .iter()
             .chain(&self.layer2)
             .chain(&self.layer3)
             .chain(&self.layer4)
-        {
-            x = block.forward(x);
-        }
-        self.attnpool.forward(x)
     }
 
     /// The last stage's map as tokens [batch, h · w, embed_dim], computed channels-last
@@ -160,13 +163,7 @@ impl ModifiedResNet {
             .conv_bn(&self.conv2, &self.bn2, true)?
             .conv_bn(&self.conv3, &self.bn3, true)?;
         let mut x = x.avg_pool(&self.avgpool)?;
-        for block in self
-            .layer1
-            .iter()
-            .chain(&self.layer2)
-            .chain(&self.layer3)
-            .chain(&self.layer4)
-        {
+        for block in self.blocks() {
             x = block.forward_channels_last(&x)?;
         }
         Some(x.into_tokens())
