@@ -190,12 +190,7 @@ impl ChannelsLast {
     /// `pool(self)` for a pool whose windows tile the map (kernel = stride, no padding,
     /// floor mode); `None` for any other pool.
     pub fn avg_pool(&self, pool: &AvgPool2d) -> Option<Self> {
-        let tiles = pool.kernel_size == pool.stride
-            && !pool.ceil_mode
-            && matches!(
-                pool.padding,
-                PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-            );
+        let tiles = super::pool::tiles(pool);
         let [kh, kw] = pool.kernel_size;
         if !tiles || kh == 0 || kw == 0 {
             return None;

@@ -74,10 +74,15 @@ impl NormRelu {
     pub(super) fn apply_rows_here(&self, out: &mut [f32]) {
         for row in out.chunks_exact_mut(self.scale.len()) {
             for ((v, &scale), &shift) in row.iter_mut().zip(&self.scale).zip(&self.shift) {
-                let y = *v * scale + shift;
-                *v = if self.relu { y.max(0.0) } else { y };
+                *v = self.one(*v, scale, shift);
             }
         }
+    }
+
+    /// One value normed (and rectified).
+    fn one(&self, v: f32, scale: f32, shift: f32) -> f32 {
+        let y = v * scale + shift;
+        if self.relu { y.max(0.0) } else { y }
     }
 
     /// Channels of the norm.
@@ -89,8 +94,7 @@ impl NormRelu {
     fn apply(&self, out: &mut [f32], pixels: usize, parallel: bool) {
         let channel = |(channel, (&scale, &shift)): (&mut [f32], (&f32, &f32))| {
             for v in channel {
-                let y = *v * scale + shift;
-                *v = if self.relu { y.max(0.0) } else { y };
+                *v = self.one(*v, scale, shift);
             }
         };
         let params = self.scale.iter().zip(&self.shift);

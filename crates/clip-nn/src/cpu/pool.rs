@@ -13,12 +13,7 @@ use super::{contiguous, flex_f32, from_vec, zeros};
 /// `pool.forward(x)`; a 1 × 1 pool returns `x` itself, and a float32 `flex` input whose
 /// pool has kernel = stride and no padding takes the direct path.
 pub fn avg_pool2d(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
-    let tiles = pool.kernel_size == pool.stride
-        && !pool.ceil_mode
-        && matches!(
-            pool.padding,
-            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-        );
+    let tiles = tiles(pool);
     if tiles && pool.kernel_size == [1, 1] {
         return x;
     }
@@ -28,6 +23,17 @@ pub fn avg_pool2d(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
         None
     };
     fast.unwrap_or_else(|| pool.forward(x))
+}
+
+/// Whether `pool`'s windows tile the map: kernel = stride, no padding, floor mode (the
+/// pools both fast paths take).
+pub(super) fn tiles(pool: &AvgPool2d) -> bool {
+    pool.kernel_size == pool.stride
+        && !pool.ceil_mode
+        && matches!(
+            pool.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+        )
 }
 
 /// Mean over each [kh, kw] block of every plane (floor mode: a partial last block is
