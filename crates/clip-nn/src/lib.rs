@@ -8,9 +8,10 @@
 //!
 //! Every layer is called through [`FastForward::fast_forward`] (or, for the fused units, its
 //! companions [`linear_activated`] and [`conv2d_batch_norm`]): the product runs through fused
-//! fast paths on the CPU backend (AVX-512 `gemm` kernels where the CPU has them; see
-//! [`cpu_matmul`]), and through Burn everywhere else. The fast paths are the `cpu-fast`
-//! feature (on by default); without it every layer runs through Burn.
+//! fast paths on the CPU backend (the project's AVX-512 or AVX2 kernels over pre-packed
+//! weights, the `gemm` crate beside them; see [`panel_kernel`] and [`cpu_matmul`]), and
+//! through Burn everywhere else. The fast paths are the `cpu-fast` feature (on by default);
+//! without it every layer runs through Burn.
 
 mod activation;
 mod attention;

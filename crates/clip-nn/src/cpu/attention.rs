@@ -11,6 +11,7 @@
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
+use super::exp::Lanes;
 use super::packed::Packed;
 use super::panel::{self, Kernel};
 use super::{Operand, contiguous, flex_f32, from_vec, zeros};
@@ -84,33 +85,22 @@ impl Head {
         };
         let queries = view(h * d, stride, 1);
         // kᵀ [d, n] and v [n, d], each into panels.
-        let keys = Packed::new(&view(width + h * d, 1, stride), d, n);
-        let values = Packed::new(&view(2 * width + h * d, stride, 1), n, d);
-        let mut scores = zeros(n * n);
-        panel::matmul(
-            self.kernel,
-            &queries,
+        let keys = Packed::new(&view(width + h * d, 1, stride), d, n, self.kernel.strip());
+        let values = Packed::new(
+            &view(2 * width + h * d, stride, 1),
             n,
-            &keys.data,
-            [d, n],
-            &mut scores,
-            false,
+            d,
+            self.kernel.strip(),
         );
+        let mut scores = zeros(n * n);
+        panel::matmul(self.kernel, &queries, n, &keys, [d, n], &mut scores, false);
         let scale = 1.0 / (d as f32).sqrt();
         for (i, row) in scores.chunks_exact_mut(n).enumerate() {
             softmax(row, if self.causal { i + 1 } else { n }, scale);
         }
         let mut out = zeros(n * d);
         let weights = Operand::dense(&scores, n);
-        panel::matmul(
-            self.kernel,
-            &weights,
-            n,
-            &values.data,
-            [n, d],
-            &mut out,
-            false,
-        );
+        panel::matmul(self.kernel, &weights, n, &values, [n, d], &mut out, false);
         out
     }
 }
@@ -130,12 +120,20 @@ fn softmax(row: &mut [f32], seen: usize, scale: f32) {
 
 /// `v ← e^(scale · (v − max))` for every value; their sum.
 fn exp_shifted(values: &mut [f32], max: f32, scale: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { x86::exp_shifted(values, max, scale) };
+    exp_shifted_on(Lanes::detect(), values, max, scale)
+}
+
+/// [`exp_shifted`] on `lanes`, which this CPU must run.
+fn exp_shifted_on(lanes: Lanes, values: &mut [f32], max: f32, scale: f32) -> f32 {
+    match lanes {
+        // SAFETY: `Lanes::detect` found AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        Lanes::Sixteen => unsafe { x86::exp_shifted(values, max, scale) },
+        // SAFETY: `Lanes::detect` found AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Lanes::Eight => unsafe { x86::exp_shifted8(values, max, scale) },
+        _ => scalar_exp_shifted(values, max, scale),
     }
-    scalar_exp_shifted(values, max, scale)
 }
 
 fn scalar_exp_shifted(values: &mut [f32], max: f32, scale: f32) -> f32 {
@@ -151,25 +149,42 @@ fn scalar_exp_shifted(values: &mut [f32], max: f32, scale: f32) -> f32 {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use crate::cpu::exp::x86::exp;
+    use crate::cpu::exp::x86::{exp, exp8, sum8};
 
     /// [`super::exp_shifted`] sixteen values at a time; the tail as scalars.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn exp_shifted(values: &mut [f32], max: f32, scale: f32) -> f32 {
-        let (max, scale_v) = (_mm512_set1_ps(max), _mm512_set1_ps(scale));
+        let (max_v, scale_v) = (_mm512_set1_ps(max), _mm512_set1_ps(scale));
         let mut sum = _mm512_setzero_ps();
         let mut chunks = values.chunks_exact_mut(16);
         for chunk in &mut chunks {
             // SAFETY: 16 values in the chunk.
             unsafe {
                 let v = _mm512_loadu_ps(chunk.as_ptr());
-                let e = exp(_mm512_mul_ps(_mm512_sub_ps(v, max), scale_v));
+                let e = exp(_mm512_mul_ps(_mm512_sub_ps(v, max_v), scale_v));
                 _mm512_storeu_ps(chunk.as_mut_ptr(), e);
                 sum = _mm512_add_ps(sum, e);
             }
         }
-        let max = _mm512_reduce_max_ps(max);
         _mm512_reduce_add_ps(sum) + super::scalar_exp_shifted(chunks.into_remainder(), max, scale)
+    }
+
+    /// [`exp_shifted`] eight values at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn exp_shifted8(values: &mut [f32], max: f32, scale: f32) -> f32 {
+        let (max_v, scale_v) = (_mm256_set1_ps(max), _mm256_set1_ps(scale));
+        let mut sum = _mm256_setzero_ps();
+        let mut chunks = values.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            // SAFETY: 8 values in the chunk.
+            unsafe {
+                let v = _mm256_loadu_ps(chunk.as_ptr());
+                let e = exp8(_mm256_mul_ps(_mm256_sub_ps(v, max_v), scale_v));
+                _mm256_storeu_ps(chunk.as_mut_ptr(), e);
+                sum = _mm256_add_ps(sum, e);
+            }
+        }
+        sum8(sum) + super::scalar_exp_shifted(chunks.into_remainder(), max, scale)
     }
 }
 
@@ -242,5 +257,28 @@ mod tests {
             assert!((g - w).abs() <= 1e-7, "{g} vs {w}");
         }
         assert!(row[30..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn every_vector_width_exponentiates_as_the_scalar_form() {
+        // Scores far below the maximum (terms that underflow to 0) and a scalar tail.
+        let row: Vec<f32> = (0..53).map(|i| (i as f32 * 0.37).cos() * 900.0).collect();
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mut want = row.clone();
+        let want_sum = scalar_exp_shifted(&mut want, max, 0.125);
+        for lanes in Lanes::all() {
+            let mut got = row.clone();
+            let sum = exp_shifted_on(lanes, &mut got, max, 0.125);
+            assert!(
+                (sum - want_sum).abs() <= 1e-6 * want_sum,
+                "{lanes:?}: {sum}"
+            );
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 2.5e-7 * w.max(1e-30),
+                    "{lanes:?}: {g} vs {w}"
+                );
+            }
+        }
     }
 }

@@ -102,7 +102,7 @@ impl ChannelsLast {
             Some(b) => Some(contiguous(b)?),
             None => None,
         };
-        let panels = packed::conv_taps(&weight, values, [cout, cin, kh, kw])?;
+        let panels = packed::conv_taps(&weight, values, [cout, cin, kh, kw], kernel.strip())?;
         let patch = kh * kw * cin;
         let rows = batch * ho * wo;
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && hp == h && wp == w;
@@ -117,7 +117,7 @@ impl ChannelsLast {
             None => zeros(rows * cout),
         };
         let product = |a: &Operand, rows: usize, out: &mut [f32], parallel: bool| {
-            panel::matmul(kernel, a, rows, &panels.data, [patch, cout], out, parallel);
+            panel::matmul(kernel, a, rows, &panels, [patch, cout], out, parallel);
         };
         if rows <= panel::MAX_ROWS {
             // Few rows (late stages, one image): one product, its panels over the threads.

@@ -47,11 +47,11 @@ fn fused_linear<const D: usize>(
     // strided input, many rows or packing turned off go through the `gemm` crate.
     let panels = panel::Kernel::chosen()
         .filter(|_| a.col_stride == 1 && rows <= panel::MAX_ROWS)
-        .and_then(|kernel| Some((kernel, packed::packed(&w, &bw, k, n)?)));
+        .and_then(|kernel| Some((kernel, packed::packed(&w, &bw, [k, n], kernel.strip())?)));
     match panels {
         Some((kernel, packed)) => {
             let parallel = rows.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD;
-            panel::matmul(kernel, &a, rows, &packed.data, [k, n], &mut out, parallel);
+            panel::matmul(kernel, &a, rows, &packed, [k, n], &mut out, parallel);
         }
         None => gemm(&a, &bw, [rows, n, k], bias.is_some(), &mut out, true),
     }

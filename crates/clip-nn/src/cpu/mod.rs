@@ -2,6 +2,8 @@
 //! their outputs.
 //!
 //! Nearly three quarters of a CPU forward pass is matrix products. They run through the
+//! project's own kernels over weights packed once into panels (`panel`, `packed`: AVX-512,
+//! or AVX2 + FMA on CPUs without it) and, for large row counts or CPUs with neither, the
 //! `gemm` crate (the one Burn's `flex` backend uses), built here with its AVX-512 kernels
 //! (the `x86-v4` feature; chosen at run time, AVX2 or portable kernels on CPUs without
 //! AVX-512). Around the products: the bias seeds the output, QuickGELU

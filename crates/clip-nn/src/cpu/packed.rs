@@ -23,47 +23,66 @@ use super::Operand;
 /// Columns per panel: four AVX-512 registers.
 pub const PANEL: usize = 64;
 
-/// `w[k, n]` as `n / PANEL` panels (the last zero-padded), each `[k, PANEL]` row-major,
-/// one after another.
+/// `w[k, n]` as `n / PANEL` panels (the last zero-padded), one after another; each panel
+/// its `PANEL / strip` strips of `strip` columns one after another, each strip `[k, strip]`
+/// row-major. A kernel as wide as the panel (AVX-512: `strip` = `PANEL`) reads a panel's
+/// rows in order; a narrower one (AVX2: 16) reads each of its strips in order, so the
+/// weight streams from memory sequentially either way.
 pub struct Packed {
     /// The panels.
     pub data: Vec<f32>,
+    /// Columns per strip.
+    pub strip: usize,
 }
 
 impl Packed {
-    /// Packs the `k × n` matrix `w`.
-    pub fn new(w: &Operand, k: usize, n: usize) -> Self {
+    /// Packs the `k × n` matrix `w` in strips of `strip` columns.
+    pub fn new(w: &Operand, k: usize, n: usize, strip: usize) -> Self {
         assert!(w.covers(k, n), "packing a weight smaller than its extents");
-        let mut data = vec![0.0f32; n.div_ceil(PANEL) * k * PANEL];
-        for d in 0..k {
+        Packed::from_runs(k, n, strip, |d, cols, dst| {
             let row = &w.data[d * w.row_stride..];
-            for p in 0..n.div_ceil(PANEL) {
-                let (col, width) = (p * PANEL, PANEL.min(n - p * PANEL));
-                let dst = &mut data[(p * k + d) * PANEL..][..width];
-                if w.col_stride == 1 {
-                    dst.copy_from_slice(&row[col..col + width]);
-                } else {
-                    for (c, v) in dst.iter_mut().enumerate() {
-                        *v = row[(col + c) * w.col_stride];
-                    }
+            if w.col_stride == 1 {
+                dst.copy_from_slice(&row[cols]);
+            } else {
+                for (v, c) in dst.iter_mut().zip(cols) {
+                    *v = row[c * w.col_stride];
                 }
             }
-        }
-        Packed { data }
+        })
     }
 
     /// Packs the `k × n` matrix whose element (`row`, `col`) is `value(row, col)`.
-    pub fn from_fn(k: usize, n: usize, value: impl Fn(usize, usize) -> f32) -> Self {
+    pub fn from_fn(k: usize, n: usize, strip: usize, value: impl Fn(usize, usize) -> f32) -> Self {
+        Packed::from_runs(k, n, strip, |d, cols, dst| {
+            for (v, c) in dst.iter_mut().zip(cols) {
+                *v = value(d, c);
+            }
+        })
+    }
+
+    /// Packs a `k × n` matrix whose row `d`, columns `cols`, `fill(d, cols, dst)` writes.
+    fn from_runs(
+        k: usize,
+        n: usize,
+        strip: usize,
+        fill: impl Fn(usize, std::ops::Range<usize>, &mut [f32]),
+    ) -> Self {
+        assert!(
+            strip > 0 && PANEL.is_multiple_of(strip),
+            "a strip must divide the panel"
+        );
         let mut data = vec![0.0f32; n.div_ceil(PANEL) * k * PANEL];
-        for (p, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
-            for (d, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                let width = PANEL.min(n - p * PANEL);
-                for (c, v) in row[..width].iter_mut().enumerate() {
-                    *v = value(d, p * PANEL + c);
-                }
+        for (i, strip_data) in data.chunks_exact_mut(k * strip).enumerate() {
+            let col = i * strip;
+            if col >= n {
+                break;
+            }
+            let width = strip.min(n - col);
+            for (d, dst) in strip_data.chunks_exact_mut(strip).enumerate() {
+                fill(d, col..col + width, &mut dst[..width]);
             }
         }
-        Packed { data }
+        Packed { data, strip }
     }
 
     fn bytes(&self) -> usize {
@@ -78,6 +97,7 @@ struct Key {
     offset: usize,
     shape: [usize; 2],
     view: View,
+    strip: usize,
 }
 
 /// How the `k × n` matrix is read from the storage.
@@ -140,10 +160,15 @@ static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
 /// Every use of a weight runs the same kernel, so a product's values do not depend on
 /// whether its weight was cached (nor on the batch it is in: each row's sum runs in one
 /// order).
-pub fn packed(w: &FlexTensor, operand: &Operand, k: usize, n: usize) -> Option<Arc<Packed>> {
+pub fn packed(
+    w: &FlexTensor,
+    operand: &Operand,
+    [k, n]: [usize; 2],
+    strip: usize,
+) -> Option<Arc<Packed>> {
     let strides = w.layout().strides();
     let view = View::Strided([strides[0], strides[1]]);
-    cached(w, [k, n], view, || Packed::new(operand, k, n))
+    cached(w, [k, n], view, strip, || Packed::new(operand, k, n, strip))
 }
 
 /// The panels of a convolution weight `w` [out, in, kh, kw] (contiguous) seen as the
@@ -154,10 +179,11 @@ pub fn conv_taps(
     w: &FlexTensor,
     values: &[f32],
     [out, inputs, kh, kw]: [usize; 4],
+    strip: usize,
 ) -> Option<Arc<Packed>> {
     let k = kh * kw * inputs;
-    cached(w, [k, out], View::Taps, || {
-        Packed::from_fn(k, out, |row, o| {
+    cached(w, [k, out], View::Taps, strip, || {
+        Packed::from_fn(k, out, strip, |row, o| {
             let (tap, c) = (row / inputs, row % inputs);
             values[((o * inputs + c) * kh + tap / kw) * kw + tap % kw]
         })
@@ -170,6 +196,7 @@ fn cached(
     w: &FlexTensor,
     shape: [usize; 2],
     view: View,
+    strip: usize,
     pack: impl Fn() -> Packed,
 ) -> Option<Arc<Packed>> {
     let budget = budget();
@@ -182,6 +209,7 @@ fn cached(
         offset: w.layout().start_offset(),
         shape,
         view,
+        strip,
     };
     let fresh = || Some(Arc::new(pack()));
     let Ok(mut cache) = CACHE.lock() else {
@@ -275,18 +303,38 @@ mod tests {
         let w = flex_f32(&t).unwrap();
         let storage = Arc::as_ptr(&w.data_arc()) as usize;
         let view = operand(&w).unwrap();
-        let first = packed(&w, &view, 70, 100).unwrap();
+        let first = packed(&w, &view, [70, 100], PANEL).unwrap();
         assert!(!kept(storage), "a first use keeps nothing");
-        let second = packed(&w, &view, 70, 100).unwrap();
+        let second = packed(&w, &view, [70, 100], PANEL).unwrap();
         assert!(kept(storage));
         assert_eq!(first.data, second.data);
-        assert!(Arc::ptr_eq(&second, &packed(&w, &view, 70, 100).unwrap()));
+        assert!(Arc::ptr_eq(
+            &second,
+            &packed(&w, &view, [70, 100], PANEL).unwrap()
+        ));
         // Panel layout: column 65 of row 3 is in the second panel, zero-padded to 128.
         let values = t.to_data().try_into_vec::<f32>().unwrap();
         let panel = |p: usize| &second.data[p * 70 * PANEL..(p + 1) * 70 * PANEL];
         assert_eq!(second.data.len(), 2 * 70 * PANEL);
         assert_eq!(panel(1)[3 * PANEL + 1], values[3 * 100 + 65]);
         assert_eq!(panel(1)[3 * PANEL + 40], 0.0);
+        // In 16-column strips: column 65 is the second panel's first strip, column 90 its
+        // second strip (column 10 of it); both strips [70, 16].
+        let strips = packed(&w, &view, [70, 100], 16).unwrap();
+        assert!(
+            !Arc::ptr_eq(&strips, &second),
+            "another layout, another entry"
+        );
+        let panel = |p: usize| &strips.data[p * 70 * PANEL..(p + 1) * 70 * PANEL];
+        assert_eq!(panel(1)[3 * 16 + 1], values[3 * 100 + 65]);
+        assert_eq!(panel(1)[70 * 16 + 3 * 16 + 10], values[3 * 100 + 90]);
+        assert_eq!(panel(0)[3 * 70 * 16 + 5 * 16 + 2], values[5 * 100 + 50]);
+        assert_eq!(
+            panel(1)[2 * 70 * 16 + 3 * 16 + 4],
+            0.0,
+            "column 100: padding"
+        );
+        drop(strips);
         drop((first, second));
         let _ = view;
         drop((w, t));

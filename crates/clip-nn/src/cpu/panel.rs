@@ -14,9 +14,7 @@
 use rayon::prelude::*;
 
 use super::Operand;
-use super::packed::PANEL;
-#[cfg(test)]
-use super::packed::Packed;
+use super::packed::{PANEL, Packed};
 
 /// The most rows the panel kernels take: beyond, the `gemm` crate's blocking of the rows
 /// keeps them in cache and it is as fast or faster (equal at 800 rows in the measurement
@@ -25,6 +23,8 @@ pub const MAX_ROWS: usize = 256;
 
 /// Rows per micro-kernel call (its accumulators: 6 × 4 AVX-512 registers).
 const ROWS: usize = 6;
+/// Columns per strip of the AVX2 kernel (two registers).
+const STRIP: usize = 16;
 /// Depth per pass over a panel: a 128 KB slice, resident in L2 for every group of rows.
 const KC: usize = 512;
 
@@ -39,13 +39,14 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The kernel products use: AVX-512 where the CPU has it, else none (the `gemm`
-    /// crate's own AVX2 kernels), or what `CLIP_PANEL_KERNEL` names (`avx2`, `off`).
+    /// The kernel products use: the best this CPU runs (AVX-512, else AVX2 + FMA, else
+    /// none: the `gemm` crate), or what `CLIP_PANEL_KERNEL` names (`avx2`, `off`).
     ///
-    /// AVX2 panels are not the default: on the AVX-512 machine of docs/performance.md they
-    /// ran ViT-B/32 at batch 1 no faster than the `gemm` crate's AVX-512 kernels for images
-    /// and 0.8× for texts, and no AVX2-only CPU was at hand to compare them with `gemm`'s
-    /// AVX2 kernels.
+    /// Measured with `xtask bench`, interleaved runs, against every product on the `gemm`
+    /// crate: on an AVX2-only AMD EPYC (Zen 3) AVX2 panels gave ViT-B/32 at batch 1 6.0–6.2
+    /// images/s against 3.6–3.8 and RN50 5.2–5.5 against 4.5–4.6; on an AVX-512 Zen 4 the
+    /// AVX2 panels are slower than AVX-512 ones (docs/performance.md), so each CPU gets its
+    /// widest.
     pub fn chosen() -> Option<Kernel> {
         static CHOSEN: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
         *CHOSEN.get_or_init(|| {
@@ -53,7 +54,7 @@ impl Kernel {
             match std::env::var("CLIP_PANEL_KERNEL").as_deref() {
                 Ok("off") => None,
                 Ok("avx2") => best.map(|_| Kernel::Avx2),
-                _ => best.filter(|&k| k == Kernel::Avx512),
+                _ => best,
             }
         })
     }
@@ -74,6 +75,17 @@ impl Kernel {
         None
     }
 
+    /// Columns per strip of the panels this kernel reads (see [`Packed`]): the AVX2 kernel's
+    /// 16-column strips each in one sequential stream (read a row of 64 at a time, 16 of
+    /// every 256 bytes, it left the hardware prefetchers three lines in four to miss: 0.55×
+    /// ONNX Runtime at ViT-B/32 batch 1 on a Zen 3, 71% of the time in its loads).
+    pub fn strip(self) -> usize {
+        match self {
+            Kernel::Avx512 => PANEL,
+            Kernel::Avx2 => STRIP,
+        }
+    }
+
     /// Whether this CPU can run `self`.
     pub fn available(self) -> bool {
         match self {
@@ -83,21 +95,23 @@ impl Kernel {
     }
 }
 
-/// `out[rows, n] += x[rows, k] · w[k, n]` with `w` laid out as
-/// [`Packed`](super::packed::Packed) lays it out
+/// `out[rows, n] += x[rows, k] · w[k, n]` with `w` packed in `kernel`'s strips
 /// (`out` row-major, `x` with unit column stride), split over the thread pool when
 /// `parallel`: by panels where there are enough, else by rows. Panics if the operands are
-/// smaller than their extents or `kernel` does not run on this CPU.
+/// smaller than their extents, `w`'s strips are not `kernel`'s or `kernel` does not run on
+/// this CPU.
 pub fn matmul(
     kernel: Kernel,
     x: &Operand,
     rows: usize,
-    w: &[f32],
+    w: &Packed,
     [k, n]: [usize; 2],
     out: &mut [f32],
     parallel: bool,
 ) {
     let panels = n.div_ceil(PANEL);
+    assert_eq!(w.strip, kernel.strip(), "weights packed for another kernel");
+    let w = &w.data[..];
     assert!(
         kernel.available()
             && x.col_stride == 1
@@ -169,10 +183,11 @@ unsafe fn run_panel(
             // width and depth k0..k0 + depth lie inside the operands checked by `matmul`.
             unsafe {
                 let xs = x.data.as_ptr().add(r0 * x.row_stride + k0);
-                let ws = panel.as_ptr().add(k0 * PANEL);
+                // Depth k0 of the panel's first strip; the others follow `k` rows apart.
+                let ws = panel.as_ptr().add(k0 * kernel.strip());
                 let dst = out.0.add(r0 * n + col);
                 if width == PANEL {
-                    micro(kernel, r, depth, xs, x.row_stride, ws, dst, n);
+                    micro(kernel, r, [depth, k], xs, x.row_stride, ws, dst, n);
                 } else {
                     for i in 0..r {
                         let row = tile[i * PANEL..].as_mut_ptr();
@@ -181,7 +196,7 @@ unsafe fn run_panel(
                     micro(
                         kernel,
                         r,
-                        depth,
+                        [depth, k],
                         xs,
                         x.row_stride,
                         ws,
@@ -200,7 +215,8 @@ unsafe fn run_panel(
     }
 }
 
-/// `out[r, PANEL] += x[r, depth] · w[depth, PANEL]` for `r` ≤ [`ROWS`] rows.
+/// `out[r, PANEL] += x[r, depth] · w[depth, PANEL]` for `r` ≤ [`ROWS`] rows, `w` a panel's
+/// first strip at that depth, its other strips `k` rows of a strip apart.
 ///
 /// # Safety
 /// The operands cover their extents and the CPU runs `kernel`.
@@ -208,7 +224,7 @@ unsafe fn run_panel(
 unsafe fn micro(
     kernel: Kernel,
     r: usize,
-    depth: usize,
+    [depth, k]: [usize; 2],
     x: *const f32,
     ldx: usize,
     w: *const f32,
@@ -233,15 +249,15 @@ unsafe fn micro(
         match kernel {
             Kernel::Avx512 => rows!(x86::avx512, w, out),
             Kernel::Avx2 => {
-                for strip in (0..PANEL).step_by(x86::STRIP) {
-                    rows!(x86::avx2, w.add(strip), out.add(strip));
+                for (i, col) in (0..PANEL).step_by(STRIP).enumerate() {
+                    rows!(x86::avx2, w.add(i * k * STRIP), out.add(col));
                 }
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (kernel, r, depth, x, ldx, w, out, ldo);
+        let _ = (kernel, r, depth, k, x, ldx, w, out, ldo);
         unreachable!("no panel kernel on this architecture");
     }
 }
@@ -250,10 +266,13 @@ unsafe fn micro(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::PANEL;
+    use super::{PANEL, STRIP};
 
-    /// Columns of a panel per AVX2 pass.
-    pub const STRIP: usize = 16;
+    /// Strip rows ahead the AVX2 kernel prefetches (4 KB): a strip is one sequential stream,
+    /// yet on a Zen 3 at one image the kernel still waited on its weight loads, and this
+    /// took ViT-B/32 batch 1 from 6.9–7.7 to 8.5 images/s and RN50 from 5.8–6.1 to 6.5–6.7
+    /// (8 KB ahead: the same).
+    const PREFETCH: usize = 64;
 
     /// AVX-512: `R` rows × 64 columns in 4·R registers, one broadcast of `x` per row and
     /// four loads of `w` per step of the depth.
@@ -301,7 +320,8 @@ mod x86 {
         }
     }
 
-    /// AVX2 + FMA: `R` rows × one 16-column strip in 2·R registers.
+    /// AVX2 + FMA: `R` rows × one 16-column strip (packed as its own `[k, 16]` run) in 2·R
+    /// registers.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn avx2<const R: usize>(
         depth: usize,
@@ -324,7 +344,8 @@ mod x86 {
             for _ in 0..depth {
                 let w0 = _mm256_loadu_ps(wp);
                 let w1 = _mm256_loadu_ps(wp.add(8));
-                wp = wp.add(PANEL);
+                _mm_prefetch::<_MM_HINT_T0>(wp.add(STRIP * PREFETCH) as *const i8);
+                wp = wp.add(STRIP);
                 for (row, xr) in acc.iter_mut().zip(xs.iter_mut()) {
                     let xv = _mm256_set1_ps(**xr);
                     *xr = xr.add(1);
@@ -392,7 +413,7 @@ mod tests {
                 let w = values(k * n, 2);
                 let seed = values(rows * n, 3);
                 let operand = Operand::dense(&w, n);
-                let packed = Packed::new(&operand, k, n);
+                let packed = Packed::new(&operand, k, n, kernel.strip());
                 let input = Operand {
                     data: &x,
                     row_stride: ldx,
@@ -400,15 +421,7 @@ mod tests {
                 };
                 for parallel in [false, true] {
                     let mut out = seed.clone();
-                    matmul(
-                        kernel,
-                        &input,
-                        rows,
-                        &packed.data,
-                        [k, n],
-                        &mut out,
-                        parallel,
-                    );
+                    matmul(kernel, &input, rows, &packed, [k, n], &mut out, parallel);
                     let want = reference(&x, ldx, &w, &seed, [rows, k, n]);
                     for (i, (&got, &want)) in out.iter().zip(&want).enumerate() {
                         let tolerance = 1e-5 * (k as f64).sqrt();
@@ -429,14 +442,14 @@ mod tests {
         };
         let (k, n) = (300, 200);
         let w = values(k * n, 4);
-        let packed = Packed::new(&Operand::dense(&w, n), k, n);
+        let packed = Packed::new(&Operand::dense(&w, n), k, n, kernel.strip());
         let x = values(11 * k, 5);
         let mut all = vec![0.0; 11 * n];
         matmul(
             kernel,
             &Operand::dense(&x, k),
             11,
-            &packed.data,
+            &packed,
             [k, n],
             &mut all,
             true,
@@ -444,7 +457,7 @@ mod tests {
         for r in [0, 6, 10] {
             let mut one = vec![0.0; n];
             let row = Operand::dense(&x[r * k..(r + 1) * k], k);
-            matmul(kernel, &row, 1, &packed.data, [k, n], &mut one, false);
+            matmul(kernel, &row, 1, &packed, [k, n], &mut one, false);
             assert_eq!(one, all[r * n..(r + 1) * n], "row {r}");
         }
     }
