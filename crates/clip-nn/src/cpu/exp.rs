@@ -6,6 +6,22 @@
 pub mod x86 {
     use std::arch::x86_64::*;
 
+    /// Inputs are clamped to ±this: `e^x` is already 0 or ∞ in f32 well inside it.
+    const BOUND: f32 = 150.0;
+    /// ln 2 in two parts (Cephes' split): `LN2_HI` exact in a few bits, so `n · LN2_HI` is exact.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    /// Taylor coefficients of `e^r` after the leading `1/7!`, highest first (Horner's rule).
+    const TAYLOR: [f32; 7] = [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ];
+
     /// `e^x` to within an f32 rounding: `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2` (ln 2 in two
     /// parts, Cephes' split), a degree-7 Taylor polynomial for `e^r` (truncation below
     /// 1e-8 relative), then `· 2^n` by `scalef`, which gives 0 and ∞ past the range. A NaN
@@ -13,24 +29,16 @@ pub mod x86 {
     #[target_feature(enable = "avx512f")]
     pub fn exp(x: __m512) -> __m512 {
         let x = _mm512_max_ps(
-            _mm512_min_ps(x, _mm512_set1_ps(150.0)),
-            _mm512_set1_ps(-150.0),
+            _mm512_min_ps(x, _mm512_set1_ps(BOUND)),
+            _mm512_set1_ps(-BOUND),
         );
         let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
         );
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
         let mut p = _mm512_set1_ps(1.0 / 5040.0);
-        for c in [
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ] {
+        for c in TAYLOR {
             p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
         }
         _mm512_scalef_ps(p, n)
@@ -43,24 +51,16 @@ pub mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub fn exp8(x: __m256) -> __m256 {
         let x = _mm256_max_ps(
-            _mm256_min_ps(x, _mm256_set1_ps(150.0)),
-            _mm256_set1_ps(-150.0),
+            _mm256_min_ps(x, _mm256_set1_ps(BOUND)),
+            _mm256_set1_ps(-BOUND),
         );
         let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
         );
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
         let mut p = _mm256_set1_ps(1.0 / 5040.0);
-        for c in [
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ] {
+        for c in TAYLOR {
             p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
         }
         let n = _mm256_cvtps_epi32(n);
