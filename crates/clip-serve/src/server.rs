@@ -69,8 +69,9 @@ impl Server {
         self
     }
 
-    /// The application: starts the model's thread and returns every route.
+    /// The application: warms the model up, starts its thread and returns every route.
     pub fn router(self) -> Router {
+        warm_up(&self.pipeline);
         let metrics = Arc::new(Metrics::default());
         let model = self.pipeline.model();
         let state = AppState {
@@ -98,8 +99,9 @@ impl Server {
         let runtime = runtime()?;
         runtime.block_on(async {
             let listener = bind(addr).await?;
+            let router = self.router();
             eprintln!("serving on http://{}", listener.local_addr()?);
-            serve(listener, self.router(), signal()).await
+            serve(listener, router, signal()).await
         })
     }
 
@@ -160,6 +162,20 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.stop_and_join();
+    }
+}
+
+/// An image and a text through the model twice before the first request: the CPU fast
+/// path keeps a weight packed in its kernel's panels from its second use on, which the first
+/// clients would otherwise pay for (ViT-B/32 on an AVX2 Zen 3: p99 at one client 427 ms
+/// against p50 104 ms), and the memory seen at the start is then the serving memory.
+fn warm_up(pipeline: &ClipPipeline) {
+    let side = pipeline.preprocessor().resolution();
+    let image = vec![0.0; 3 * side * side];
+    for _ in 0..2 {
+        let _ = pipeline.embed_pixels(std::slice::from_ref(&image));
+        // Without a tokenizer text requests are refused anyway.
+        let _ = pipeline.embed_texts(&["a photo."]);
     }
 }
 
