@@ -111,11 +111,15 @@ fn hf_hub_downloads_the_configuration_with_the_weights() {
 fn a_pretrained_tag_downloads_its_weights_with_the_models_configuration() {
     // `ViT-B-32/laion2b_s34b_b79k` → laion/CLIP-ViT-B-32-laion2B-s34B-b79K; the repository
     // served here has only the .bin (older repositories), so the safetensors' 404 falls back.
+    // Its transformers `tokenizer.json` stays there: a CLIP model reads OpenAI's tokenizer.
     let repo = "/laion/CLIP-ViT-B-32-laion2B-s34B-b79K/resolve/main";
-    let files = HashMap::from([(
-        format!("{repo}/open_clip_pytorch_model.bin"),
-        b"weights".to_vec(),
-    )]);
+    let files = HashMap::from([
+        (
+            format!("{repo}/open_clip_pytorch_model.bin"),
+            b"weights".to_vec(),
+        ),
+        (format!("{repo}/tokenizer.json"), b"{}".to_vec()),
+    ]);
     let base = serve(files);
     let cache = tempfile::tempdir().unwrap();
     let weights = with_endpoint(&base, cache.path(), || {
@@ -135,6 +139,7 @@ fn a_pretrained_tag_downloads_its_weights_with_the_models_configuration() {
         serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
     assert_eq!(json["model_cfg"]["vision_cfg"]["width"], 768);
     assert_eq!(json["model_cfg"]["quick_gelu"], false);
+    assert_eq!(clip_model::tokenizer::beside(&weights), None);
 }
 
 #[test]

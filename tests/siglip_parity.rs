@@ -205,6 +205,44 @@ fn hf_hub_fetches_a_siglip_repository_with_its_tokenizer() {
     assert_matches("hf-hub:google/siglip-tiny", &loaded, &model);
 }
 
+/// An open_clip SigLIP tag by name: the weights from the tag's repository, the tokenizer from
+/// the one open_clip takes it from (`hf_tokenizer_name`; ViT-L-16-SigLIP-256's is
+/// `timm/ViT-B-16-SigLIP`, whose copy wins over one in the weights' repository).
+#[test]
+fn a_siglip_tag_fetches_its_tokenizer_where_open_clip_does() {
+    use std::collections::HashMap;
+    let tokenizer = fixture("tokenizer/siglip");
+    let weights_repo = "/timm/ViT-L-16-SigLIP-256/resolve/main";
+    let tokenizer_repo = "/timm/ViT-B-16-SigLIP/resolve/main";
+    let mut files = HashMap::from([
+        (
+            format!("{weights_repo}/open_clip_pytorch_model.bin"),
+            b"weights".to_vec(),
+        ),
+        (
+            format!("{weights_repo}/tokenizer.json"),
+            b"not the one".to_vec(),
+        ),
+    ]);
+    for file in ["tokenizer.json", "tokenizer_config.json"] {
+        files.insert(
+            format!("{tokenizer_repo}/{file}"),
+            std::fs::read(tokenizer.join(file)).unwrap(),
+        );
+    }
+    let base = clip_tests::serve(files);
+    let cache = tempfile::tempdir().unwrap();
+    let weights = clip_tests::with_endpoint(&base, cache.path(), || {
+        clip_model::hub::resolve("ViT-L-16-SigLIP-256/webli")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let json = clip_model::tokenizer::beside(&weights).expect("the tokenizer beside the weights");
+    assert_eq!(
+        std::fs::read(json).unwrap(),
+        std::fs::read(tokenizer.join("tokenizer.json")).unwrap()
+    );
+}
+
 /// open_clip's own SigLIP layout (`timm/ViT-*-SigLIP*` repositories: a timm trunk with
 /// attention pooling, the custom text tower), configured by its `open_clip_config.json`: exact
 /// GELU in the image trunk (timm's), tanh-GELU in the text tower, against open_clip's features

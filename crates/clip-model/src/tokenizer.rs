@@ -11,8 +11,8 @@ use crate::{ClipConfig, LoadError, TextPoolName};
 /// The file's name in a hub repository.
 pub const FILE_NAME: &str = "tokenizer.json";
 
-/// The files a tokenizer is made of (copied together when a model is saved elsewhere).
-const FILES: [&str; 2] = [FILE_NAME, "tokenizer_config.json"];
+/// The files a tokenizer is made of (fetched and copied together).
+pub(crate) const FILES: [&str; 2] = [FILE_NAME, "tokenizer_config.json"];
 
 /// Weight file names whose prefix is shared by their repository's other files in the
 /// download cache (`TAG-model.safetensors` → `TAG-tokenizer.json`).

@@ -127,21 +127,25 @@ impl Source {
         match self {
             Source::Path(path) => Ok(path.clone()),
             Source::Url { url, sha256 } => {
-                let dest = cache.join(cache_name(url));
-                #[cfg(feature = "download")]
-                download(url, sha256.as_deref(), &dest).map_err(LoadError::from)?;
-                #[cfg(not(feature = "download"))]
-                if !dest.is_file() {
-                    let _ = sha256;
-                    return Err(LoadError::DownloadDisabled {
-                        url: url.clone(),
-                        dest,
-                    });
-                }
-                Ok(dest)
+                fetch_to(url, sha256.as_deref(), cache.join(cache_name(url)))
             }
         }
     }
+}
+
+/// `dest`, downloaded from `url` unless cached (an error without the `download` feature).
+fn fetch_to(url: &str, sha256: Option<&str>, dest: PathBuf) -> Result<PathBuf, LoadError> {
+    #[cfg(feature = "download")]
+    download(url, sha256, &dest).map_err(LoadError::from)?;
+    #[cfg(not(feature = "download"))]
+    if !dest.is_file() {
+        let _ = sha256;
+        return Err(LoadError::DownloadDisabled {
+            url: url.to_owned(),
+            dest,
+        });
+    }
+    Ok(dest)
 }
 
 /// A file of a Hugging Face hub repository; `HF_ENDPOINT` (as huggingface_hub reads it)
@@ -193,8 +197,10 @@ pub fn resolve(name_or_path: impl AsRef<Path>) -> Result<PathBuf, LoadError> {
         return fetch_open_clip(pretrained, &cache_dir()?);
     }
     if let Some(repo) = text.strip_prefix("hf-hub:") {
-        return fetch_repository(repo, &OPEN_CLIP_WEIGHTS, &cache_dir()?)
-            .map(|(weights, _)| weights);
+        let cache = cache_dir()?;
+        let (weights, tag) = fetch_repository(repo, &OPEN_CLIP_WEIGHTS, &cache)?;
+        fetch_companions(repo, &COMPANIONS, &tag, &cache);
+        return Ok(weights);
     }
     match Source::parse(text)? {
         Source::Path(path) => Ok(path),
@@ -210,18 +216,18 @@ const OPEN_CLIP_WEIGHTS: [&str; 3] = [
     "model.safetensors",
 ];
 
-/// What a repository's weights need beside them, fetched when present: the configuration the
-/// shapes cannot tell (activation, heads) and the tokenizer (SigLIP's).
+/// What an `hf-hub:` repository's weights may need beside them, fetched when present: the
+/// configuration the shapes cannot tell (activation, heads) and the tokenizer (SigLIP's).
 const COMPANIONS: [&str; 4] = [
     crate::checkpoint::open_clip_config::FILE_NAME,
     crate::checkpoint::hf_config::FILE_NAME,
-    crate::tokenizer::FILE_NAME,
-    "tokenizer_config.json",
+    crate::tokenizer::FILES[0],
+    crate::tokenizer::FILES[1],
 ];
 
-/// The first of `weights` the hub repository `repo` has, downloaded into `cache` with the
-/// [`COMPANIONS`] it has beside it (as `TAG-name`, the weights' prefix); the weights' path and
-/// that prefix. The first error is reported when no file can be fetched.
+/// The first of `weights` the hub repository `repo` has, downloaded into `cache`; its path and
+/// the prefix its cached name was given (`TAG-`, which the files beside it share). The first
+/// error is reported when no file can be fetched.
 fn fetch_repository(
     repo: &str,
     weights: &[&str],
@@ -237,15 +243,6 @@ fn fetch_repository(
             Ok(path) => {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(file);
                 let tag = name.strip_suffix(file).unwrap_or("").to_owned();
-                for companion in COMPANIONS {
-                    // A repository without one is read without it (the shapes alone, OpenAI's
-                    // tokenizer), as before.
-                    let _ = Source::Url {
-                        url: hf_hub_url(repo, companion),
-                        sha256: None,
-                    }
-                    .fetch(cache);
-                }
                 return Ok((path, tag));
             }
             Err(e) => {
@@ -256,11 +253,31 @@ fn fetch_repository(
     Err(first_error.expect("at least one file was tried"))
 }
 
+/// `files` of the hub repository `repo` that it has, downloaded into `cache` as `TAG` + name,
+/// beside the weights cached under that prefix. A missing one is left out: the weights are
+/// read without it (the shapes alone, OpenAI's tokenizer).
+fn fetch_companions(repo: &str, files: &[&str], tag: &str, cache: &Path) {
+    for file in files {
+        let _ = fetch_to(
+            &hf_hub_url(repo, file),
+            None,
+            cache.join(format!("{tag}{file}")),
+        );
+    }
+}
+
 /// The weights of an open_clip tag from its hub repository (`open_clip_model.safetensors`,
 /// else `open_clip_pytorch_model.bin`, as open_clip tries them), with the tag's
-/// `open_clip_config.json` written beside them.
+/// `open_clip_config.json` written beside them and, for a model with a tokenizer of its own
+/// (SigLIP's), that tokenizer's files from the repository open_clip takes them from
+/// (`hf_tokenizer_name`: ViT-L-16-SigLIP-256's is `timm/ViT-B-16-SigLIP`). CLIP tags fetch
+/// nothing else: they read OpenAI's tokenizer even where their repository has a
+/// `tokenizer.json`.
 fn fetch_open_clip(pretrained: &open_clip::Pretrained, cache: &Path) -> Result<PathBuf, LoadError> {
     let (weights, tag) = fetch_repository(&pretrained.hf_hub, &OPEN_CLIP_WEIGHTS[..2], cache)?;
+    if let Some(repo) = pretrained.tokenizer_repository() {
+        fetch_companions(repo, &crate::tokenizer::FILES, &tag, cache);
+    }
     let config = cache.join(format!(
         "{tag}{}",
         crate::checkpoint::open_clip_config::FILE_NAME

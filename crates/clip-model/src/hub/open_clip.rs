@@ -87,6 +87,13 @@ impl Pretrained {
         format!("{}/{}", self.model, self.tag)
     }
 
+    /// The hub repository open_clip takes this model's tokenizer from (`hf_tokenizer_name`:
+    /// SigLIP's), or `None` for OpenAI's tokenizer.
+    pub fn tokenizer_repository(&self) -> Option<&'static str> {
+        let model = table().models.get(&self.model)?;
+        model.get("text_cfg")?.get("hf_tokenizer_name")?.as_str()
+    }
+
     /// The `open_clip_config.json` an hf-hub repository of these weights would hold: the
     /// model's configuration with the tag's activation, and its preprocessing.
     pub fn config_json(&self) -> String {
@@ -113,6 +120,11 @@ mod tests {
         let t = find("ViT-B-32/laion2b_s34b_b79k").unwrap();
         assert_eq!(t.hf_hub, "laion/CLIP-ViT-B-32-laion2B-s34B-b79K");
         assert!(!t.quick_gelu);
+        assert_eq!(t.tokenizer_repository(), None);
+        // SigLIP's tokenizer may live in another model's repository.
+        let l = find("ViT-L-16-SigLIP-256/webli").unwrap();
+        assert_eq!(l.hf_hub, "timm/ViT-L-16-SigLIP-256");
+        assert_eq!(l.tokenizer_repository(), Some("timm/ViT-B-16-SigLIP"));
         let g = find("ViT-bigG-14/LAION2B_S39B_B160K").unwrap();
         let json: serde_json::Value = serde_json::from_str(&g.config_json()).unwrap();
         assert_eq!(json["model_cfg"]["vision_cfg"]["head_width"], 104);
