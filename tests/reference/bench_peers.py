@@ -1,7 +1,7 @@
 """Ours against PyTorch, ONNX Runtime and OpenVINO on OpenAI's model, same run, same machine.
 
   .venv/bin/python tests/reference/bench_peers.py [--seconds 5] [--write docs/performance.md]
-      [--shapes ViT-B/32:1,ViT-B/32:16,...]
+      [--shapes ViT-B/32:1,ViT-B/32:16,...] [--rounds 3]
 
 For each (architecture, batch): OpenAI's model with random weights (fp32) in PyTorch (all
 cores); the same model's image and text encoders exported to ONNX (`torch.onnx.export`,
@@ -9,7 +9,9 @@ dynamic batch, opset 17, the TorchScript exporter) and run by ONNX Runtime (ORT_
 intra-op threads = cores) and by OpenVINO (CPU; the LATENCY hint at batch 1, THROUGHPUT with
 its optimal number of requests in flight at larger batches; inference precision f32, which
 it would otherwise lower to bf16 on CPUs that have it); and `xtask bench` before and after
-them (the table shows the mean of the two, the JSON line both). Texts are
+them (the table shows the mean of the two, the JSON line both). With --rounds N every
+system is measured N times, interleaved, and the table shows each one's median: on a shared
+machine one round's ratio can move by a third (docs/performance.md). Texts are
 77-position token rows of "a photo of a {class}." for every peer (ours trims them to the
 longest end-of-text, as it does in use). Prints one JSON line per shape and a Markdown table;
 --write replaces the table between its markers in that file. Needs `pip install
@@ -126,12 +128,44 @@ def cpu_header(line):
             f"{time.strftime('%Y-%m-%d')}")
 
 
+def measure(arch, batch, seconds, r, paths):
+    """One round: ours, the three peers, ours again; (ours, peers' images/s, peers' texts/s)."""
+    # Ours before and after the peers, averaged: on a shared machine the rate drifts
+    # over a minute, and whichever system runs last would otherwise bear it.
+    before = ours(arch, batch, seconds)
+    torch_rates = reference(arch, batch, seconds)
+    ort_rates = onnx_runtime(paths, r, batch, seconds)
+    ov_rates = openvino(paths, r, batch, seconds)
+    after = ours(arch, batch, seconds)
+    mine = dict(after, runs=[before, after])
+    for key in ("images_per_s", "texts_per_s"):
+        mine[key] = (before[key] + after[key]) / 2
+    img = {"pytorch": torch_rates["images_per_s"], "onnxruntime": ort_rates[0], "openvino": ov_rates[0]}
+    txt = {"pytorch": torch_rates["texts_per_s"], "onnxruntime": ort_rates[1], "openvino": ov_rates[1]}
+    return mine, img, txt
+
+
+def median_round(rounds):
+    """Each system's median rate over the rounds (a round itself when there is one)."""
+    if len(rounds) == 1:
+        return rounds[0]
+    mine = dict(rounds[-1][0], runs=[run for o, _, _ in rounds for run in o["runs"]])
+    for key in ("images_per_s", "texts_per_s"):
+        mine[key] = float(np.median([o[key] for o, _, _ in rounds]))
+    peers = [{k: float(np.median([rates[i][k] for rates in rounds])) for k in rounds[0][i]}
+             for i in (1, 2)]
+    return mine, peers[0], peers[1]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--shapes", help="e.g. ViT-B/32:1,RN50:16 (default: the issue's six)")
     parser.add_argument("--write", metavar="MARKDOWN")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; medians shown")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     torch.set_num_threads(os.cpu_count())
     shapes = SHAPES if not args.shapes else [(s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[1]))
                                              for s in args.shapes.split(",")]
@@ -140,23 +174,17 @@ def main():
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     header = None
     for arch, batch in shapes:
-        # Ours before and after the peers, averaged: on a shared machine the rate drifts
-        # over a minute, and whichever system runs last would otherwise bear it.
-        before = ours(arch, batch, args.seconds)
+        rounds = []
         with tempfile.TemporaryDirectory() as tmp:
             r, paths = export(arch, tmp)
-            torch_rates = reference(arch, batch, args.seconds)
-            ort_rates = onnx_runtime(paths, r, batch, args.seconds)
-            ov_rates = openvino(paths, r, batch, args.seconds)
-        after = ours(arch, batch, args.seconds)
-        mine = dict(after, runs=[before, after])
-        for key in ("images_per_s", "texts_per_s"):
-            mine[key] = (before[key] + after[key]) / 2
+            for _ in range(args.rounds):
+                rounds.append(measure(arch, batch, args.seconds, r, paths))
+        mine, img, txt = median_round(rounds)
         header = header or cpu_header(mine)
-        img = {"pytorch": torch_rates["images_per_s"], "onnxruntime": ort_rates[0], "openvino": ov_rates[0]}
-        txt = {"pytorch": torch_rates["texts_per_s"], "onnxruntime": ort_rates[1], "openvino": ov_rates[1]}
-        print(json.dumps({"arch": arch, "batch": batch, "ours": mine, "images_per_s": img,
-                          "texts_per_s": txt}), flush=True)
+        line = {"arch": arch, "batch": batch, "ours": mine, "images_per_s": img, "texts_per_s": txt}
+        if args.rounds > 1:
+            line["rounds"] = [{"ours": o, "images_per_s": i, "texts_per_s": t} for o, i, t in rounds]
+        print(json.dumps(line), flush=True)
 
         def cells(our, peers):
             best = max(peers, key=peers.get)
@@ -164,8 +192,9 @@ def main():
                     + f" | **{our / peers[best]:.2f}×** ({best})")
 
         rows.append(f"| {arch}, {batch} | {cells(mine['images_per_s'], img)} | {cells(mine['texts_per_s'], txt)} |")
+    runs = "one run" if args.rounds == 1 else f"the median of {args.rounds} interleaved rounds"
     text = "\n".join([header, "", *rows, "", "(`tests/reference/bench_peers.py`, fp32, all cores, "
-                      f"{args.seconds:g} s per point, one run; ours the mean of a run before and one "
+                      f"{args.seconds:g} s per point, {runs}; ours the mean of a run before and one "
                       "after the peers.)"])
     print(text)
     if args.write:
