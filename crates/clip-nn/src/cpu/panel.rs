@@ -187,7 +187,7 @@ unsafe fn run_panel(
                 let ws = panel.as_ptr().add(k0 * kernel.strip());
                 let dst = out.0.add(r0 * n + col);
                 if width == PANEL {
-                    micro(kernel, r, [depth, k], xs, x.row_stride, ws, dst, n);
+                    micro(kernel, r, [depth, k, width], xs, x.row_stride, ws, dst, n);
                 } else {
                     for i in 0..r {
                         let row = tile[i * PANEL..].as_mut_ptr();
@@ -196,7 +196,7 @@ unsafe fn run_panel(
                     micro(
                         kernel,
                         r,
-                        [depth, k],
+                        [depth, k, width],
                         xs,
                         x.row_stride,
                         ws,
@@ -216,7 +216,9 @@ unsafe fn run_panel(
 }
 
 /// `out[r, PANEL] += x[r, depth] · w[depth, PANEL]` for `r` ≤ [`ROWS`] rows, `w` a panel's
-/// first strip at that depth, its other strips `k` rows of a strip apart.
+/// first strip at that depth, its other strips `k` rows of a strip apart. Columns from
+/// `width` on may be left as they were where the kernel's strips are narrower than the panel
+/// (the AVX2 kernel skips the strips past it: a 32-channel convolution computes half a panel).
 ///
 /// # Safety
 /// The operands cover their extents and the CPU runs `kernel`.
@@ -224,7 +226,7 @@ unsafe fn run_panel(
 unsafe fn micro(
     kernel: Kernel,
     r: usize,
-    [depth, k]: [usize; 2],
+    [depth, k, width]: [usize; 3],
     x: *const f32,
     ldx: usize,
     w: *const f32,
@@ -249,7 +251,7 @@ unsafe fn micro(
         match kernel {
             Kernel::Avx512 => rows!(x86::avx512, w, out),
             Kernel::Avx2 => {
-                for (i, col) in (0..PANEL).step_by(STRIP).enumerate() {
+                for (i, col) in (0..width).step_by(STRIP).enumerate() {
                     rows!(x86::avx2, w.add(i * k * STRIP), out.add(col));
                 }
             }
@@ -257,7 +259,7 @@ unsafe fn micro(
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (kernel, r, depth, k, x, ldx, w, out, ldo);
+        let _ = (kernel, r, depth, k, width, x, ldx, w, out, ldo);
         unreachable!("no panel kernel on this architecture");
     }
 }
