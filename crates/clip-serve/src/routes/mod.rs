@@ -1,6 +1,7 @@
 //! The HTTP surface: one file per endpoint family, the shared state, and the layers every
 //! route runs under (body limit, panic containment, metrics).
 
+mod body_limit;
 mod classify;
 mod embeddings;
 mod health;
@@ -68,6 +69,10 @@ pub fn router(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_limit::refuse_large_bodies,
+        ))
         .with_state(state)
 }
 
