@@ -15,7 +15,9 @@ use super::{Operand, contiguous, flex_f32, from_vec, gemm};
 /// no dilation, `Valid` or `Explicit` padding, float32 `flex`); the same sums up to float
 /// rounding order.
 pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    fast_conv2d(layer, &x, None).unwrap_or_else(|| layer.forward(x))
+    fast_conv2d(layer, &x, None)
+        .or_else(|| super::conv_grad::conv2d(layer, &x))
+        .unwrap_or_else(|| layer.forward(x))
 }
 
 /// `relu?(norm.forward(conv2d(layer, x)))`, the ResNet's conv–batch-norm(–ReLU) unit. On
@@ -108,56 +110,89 @@ impl NormRelu {
     }
 }
 
-/// Where each output pixel's receptive field starts, for one image.
-struct Geometry {
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    top: usize,
-    left: usize,
-    ho: usize,
-    wo: usize,
+/// A convolution's shapes: where each output pixel's receptive field starts, for one image.
+#[derive(Debug)]
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) cin: usize,
+    pub(super) cout: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) stride: [usize; 2],
+    pub(super) top: usize,
+    pub(super) left: usize,
+    pub(super) ho: usize,
+    pub(super) wo: usize,
+    /// A 1×1, stride-1, unpadded convolution: the image itself is the column matrix.
+    pub(super) direct: bool,
+}
+
+impl Geometry {
+    /// `layer` applied to an input of `x_dims`, where the fast paths take it: one group, no
+    /// dilation, `Valid` or `Explicit` padding, a non-empty batch and output.
+    pub(super) fn of(layer: &Conv2d, x_dims: [usize; 4]) -> Option<Geometry> {
+        if layer.groups != 1 || layer.dilation != [1, 1] {
+            return None;
+        }
+        let (top, left, bottom, right) = match layer.padding {
+            PaddingConfig2d::Valid => (0, 0, 0, 0),
+            PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
+            PaddingConfig2d::Same => return None,
+        };
+        let [batch, cin, h, w] = x_dims;
+        let [cout, weight_cin, kh, kw] = layer.weight.dims();
+        let [sh, sw] = layer.stride;
+        let (hp, wp) = (h + top + bottom, w + left + right);
+        if weight_cin != cin || sh == 0 || sw == 0 || hp < kh || wp < kw || batch == 0 {
+            return None;
+        }
+        Some(Geometry {
+            batch,
+            cin,
+            cout,
+            h,
+            w,
+            kh,
+            kw,
+            stride: [sh, sw],
+            top,
+            left,
+            ho: (hp - kh) / sh + 1,
+            wo: (wp - kw) / sw + 1,
+            direct: kh == 1 && kw == 1 && sh == 1 && sw == 1 && hp == h && wp == w,
+        })
+    }
+
+    /// Rows of the column matrix: input channels × kernel area.
+    pub(super) fn patch(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    /// Output pixels of one image.
+    pub(super) fn pixels(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    /// A zeroed column matrix for one image (none for a direct convolution).
+    pub(super) fn columns(&self) -> Vec<f32> {
+        if self.direct {
+            Vec::new()
+        } else {
+            vec![0.0f32; self.patch() * self.pixels()]
+        }
+    }
 }
 
 fn fast_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option<Tensor<4>> {
-    let weight = &layer.weight.val();
-    let bias = layer.bias.as_ref().map(|b| b.val());
-    let bias = bias.as_ref();
-    if layer.groups != 1 || layer.dilation != [1, 1] {
+    let g = Geometry::of(layer, x.dims())?;
+    if then.is_some_and(|t| t.scale.len() != g.cout) {
         return None;
     }
-    let (top, left, bottom, right) = match layer.padding {
-        PaddingConfig2d::Valid => (0, 0, 0, 0),
-        PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
-        PaddingConfig2d::Same => return None,
-    };
-    let [batch, cin, h, w] = x.dims();
-    let [cout, weight_cin, kh, kw] = weight.dims();
-    let [sh, sw] = layer.stride;
-    let (hp, wp) = (h + top + bottom, w + left + right);
-    if then.is_some_and(|t| t.scale.len() != cout) {
-        return None;
-    }
-    if weight_cin != cin || sh == 0 || sw == 0 || hp < kh || wp < kw || batch == 0 {
-        return None;
-    }
-    let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
-    let g = Geometry {
-        h,
-        w,
-        kh,
-        kw,
-        stride: [sh, sw],
-        top,
-        left,
-        ho,
-        wo,
-    };
-    let (x, weight) = (flex_f32(x)?, flex_f32(weight)?);
-    let bias = match bias {
-        Some(b) => Some(flex_f32(b)?),
+    let (x, weight) = (flex_f32(x)?, flex_f32(&layer.weight.val())?);
+    let bias = match &layer.bias {
+        Some(b) => Some(flex_f32(&b.val())?),
         None => None,
     };
     let (images, weight) = (contiguous(&x)?, contiguous(&weight)?);
@@ -165,36 +200,37 @@ fn fast_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option
         Some(b) => Some(contiguous(b)?),
         None => None,
     };
+    let out = forward(&g, images, weight, bias, then);
+    Some(from_vec(out, [g.batch, g.cout, g.ho, g.wo]))
+}
 
-    let patch = cin * kh * kw;
-    let pixels = g.ho * g.wo;
-    let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && hp == h && wp == w;
+/// The convolution of contiguous `images` [batch, in, h, w] by `weight` [out, in, kh, kw]
+/// (+ `bias`, then `then`), as [batch, out, ho, wo].
+pub(super) fn forward(
+    g: &Geometry,
+    images: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    then: Option<&NormRelu>,
+) -> Vec<f32> {
     let unit = Unit {
-        weight: Operand::dense(weight, patch),
+        weight: Operand::dense(weight, g.patch()),
         bias,
         then,
         geometry: g,
-        direct,
-        sizes: [cout, pixels, patch],
     };
-    let columns = || {
-        if direct {
-            Vec::new()
-        } else {
-            vec![0.0f32; patch * pixels]
-        }
-    };
-    let mut out = vec![0.0f32; batch * cout * pixels];
-    let (image_len, out_len) = (cin * h * w, cout * pixels);
-    if batch > 1 && rayon::current_num_threads() > 1 {
+    let mut out = vec![0.0f32; g.batch * g.cout * g.pixels()];
+    let (image_len, out_len) = (g.cin * g.h * g.w, g.cout * g.pixels());
+    if g.batch > 1 && rayon::current_num_threads() > 1 {
         // One image per thread at a time: no synchronisation inside the products.
         out.par_chunks_exact_mut(out_len)
             .zip(images.par_chunks_exact(image_len))
-            .for_each_init(columns, |columns, (out, image)| {
-                unit.run(image, out, columns, false)
-            });
+            .for_each_init(
+                || g.columns(),
+                |columns, (out, image)| unit.run(image, out, columns, false),
+            );
     } else {
-        let mut columns = columns();
+        let mut columns = g.columns();
         for (out, image) in out
             .chunks_exact_mut(out_len)
             .zip(images.chunks_exact(image_len))
@@ -202,7 +238,7 @@ fn fast_conv2d(layer: &Conv2d, x: &Tensor<4>, then: Option<&NormRelu>) -> Option
             unit.run(image, out, &mut columns, true);
         }
     }
-    Some(from_vec(out, [batch, cout, ho, wo]))
+    out
 }
 
 /// One convolution applied to one image at a time.
@@ -210,35 +246,32 @@ struct Unit<'a> {
     weight: Operand<'a>,
     bias: Option<&'a [f32]>,
     then: Option<&'a NormRelu>,
-    geometry: Geometry,
-    /// A 1×1, stride-1, unpadded convolution: the image itself is the column matrix.
-    direct: bool,
-    /// [out channels, output pixels, in channels · kernel area]
-    sizes: [usize; 3],
+    geometry: &'a Geometry,
 }
 
 impl Unit<'_> {
     /// Writes one image's output [out, ho · wo]; `parallel` splits the work over threads
     /// (when images are not already spread over them).
     fn run(&self, image: &[f32], out: &mut [f32], columns: &mut [f32], parallel: bool) {
-        let [_, pixels, _] = self.sizes;
+        let g = self.geometry;
+        let pixels = g.pixels();
         // The bias seeds each output channel and the product is added to it.
         if let Some(bias) = self.bias {
             for (channel, &b) in out.chunks_exact_mut(pixels).zip(bias) {
                 channel.fill(b);
             }
         }
-        let matrix = if self.direct {
+        let matrix = if g.direct {
             image
         } else {
-            im2col(image, &self.geometry, columns, parallel);
+            im2col(image, g, columns, parallel);
             columns
         };
         let b = Operand::dense(matrix, pixels);
         gemm(
             &self.weight,
             &b,
-            self.sizes,
+            [g.cout, pixels, g.patch()],
             self.bias.is_some(),
             out,
             parallel,
@@ -251,7 +284,7 @@ impl Unit<'_> {
 
 /// Lays out one image [in, h, w] as columns [in · kh · kw, ho · wo]: row (c, i, j) holds,
 /// for every output pixel, the input at kernel offset (i, j) of channel c (0 in padding).
-fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32], parallel: bool) {
+pub(super) fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32], parallel: bool) {
     let plane = g.h * g.w;
     let fill = |(row, dst): (usize, &mut [f32])| {
         let (channel, i, j) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);

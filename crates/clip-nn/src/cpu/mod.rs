@@ -23,6 +23,7 @@ use burn::tensor::{DType, Shape, Tensor, TensorData};
 mod attention;
 mod channels_last;
 mod conv;
+mod conv_grad;
 mod exp;
 mod gelu;
 mod linear;
