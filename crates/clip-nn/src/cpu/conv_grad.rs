@@ -26,7 +26,7 @@ use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::conv::{Geometry, forward, im2col};
-use super::{Operand, gemm};
+use super::{Operand, gemm, values};
 
 /// `layer.forward(x)` for an autodiff float32 `flex` input, with this module's backward
 /// pass; `None` for any other tensor or a layer the fast path does not take.
@@ -74,11 +74,6 @@ where
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<Autodiff<Flex, C>>(out))
-}
-
-/// A contiguous float32 tensor's elements.
-fn values(t: &FlexTensor) -> &[f32] {
-    &t.storage::<f32>()[t.layout().start_offset()..][..t.layout().num_elements()]
 }
 
 /// The backward step of one convolution, for its input and weight.
@@ -289,8 +284,16 @@ fn col2im(columns: &[f32], g: &Geometry, image: &mut [f32], parallel: bool) {
                 };
                 let line = &mut dst[y * g.w..][..g.w];
                 let x0 = first * sx + j - g.left;
-                for (t, &v) in row[first..end].iter().enumerate() {
-                    line[x0 + t * sx] += v;
+                let src = &row[first..end];
+                if sx == 1 {
+                    let line = &mut line[x0..x0 + src.len()];
+                    line.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                } else {
+                    line[x0..]
+                        .iter_mut()
+                        .step_by(sx)
+                        .zip(src)
+                        .for_each(|(d, &v)| *d += v);
                 }
             }
         }

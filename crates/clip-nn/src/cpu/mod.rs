@@ -30,6 +30,7 @@ mod linear;
 mod packed;
 mod panel;
 mod pool;
+mod pool_grad;
 
 pub(crate) use attention::self_attention;
 pub use channels_last::ChannelsLast;
@@ -129,6 +130,11 @@ fn contiguous(t: &FlexTensor) -> Option<&[f32]> {
     t.storage::<f32>()
         .get(layout.start_offset()..)?
         .get(..layout.num_elements())
+}
+
+/// The elements of a contiguous float32 tensor (as [`FlexTensor::to_contiguous`] returns).
+fn values(t: &FlexTensor) -> &[f32] {
+    &t.storage::<f32>()[t.layout().start_offset()..][..t.layout().num_elements()]
 }
 
 /// `len` zeros, written rather than `calloc`ed: the panel kernels read their output before

@@ -19,6 +19,7 @@ pub fn avg_pool2d(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
     }
     let fast = if tiles {
         tiled_mean(&x, pool.kernel_size)
+            .or_else(|| super::pool_grad::avg_pool2d(&x, pool.kernel_size))
     } else {
         None
     };
@@ -38,16 +39,25 @@ pub(super) fn tiles(pool: &AvgPool2d) -> bool {
 
 /// Mean over each [kh, kw] block of every plane (floor mode: a partial last block is
 /// dropped, as PyTorch's default `ceil_mode=False`).
-fn tiled_mean(x: &Tensor<4>, [kh, kw]: [usize; 2]) -> Option<Tensor<4>> {
+fn tiled_mean(x: &Tensor<4>, kernel: [usize; 2]) -> Option<Tensor<4>> {
     let [batch, channels, h, w] = x.dims();
-    let (ho, wo) = (h / kh, w / kw);
-    if kh == 0 || kw == 0 || ho == 0 || wo == 0 {
-        return None;
-    }
+    let [ho, wo] = pooled([h, w], kernel)?;
     let x = flex_f32(x)?;
-    let planes = contiguous(&x)?;
+    let out = block_means(contiguous(&x)?, [h, w], kernel);
+    Some(from_vec(out, [batch, channels, ho, wo]))
+}
+
+/// The output size of a tiling pool with `kernel` over [h, w], or `None` when empty.
+pub(super) fn pooled([h, w]: [usize; 2], [kh, kw]: [usize; 2]) -> Option<[usize; 2]> {
+    let (ho, wo) = (h.checked_div(kh)?, w.checked_div(kw)?);
+    (ho > 0 && wo > 0).then_some([ho, wo])
+}
+
+/// The mean of each [kh, kw] block of every [h, w] plane in `planes`.
+pub(super) fn block_means(planes: &[f32], [h, w]: [usize; 2], [kh, kw]: [usize; 2]) -> Vec<f32> {
+    let (ho, wo) = (h / kh, w / kw);
     let inv = 1.0 / (kh * kw) as f32;
-    let mut out = zeros(batch * channels * ho * wo);
+    let mut out = zeros(planes.len() / (h * w) * ho * wo);
     out.par_chunks_mut(ho * wo)
         .zip(planes.par_chunks(h * w))
         .for_each(|(dst, src)| {
@@ -62,7 +72,7 @@ fn tiled_mean(x: &Tensor<4>, [kh, kw]: [usize; 2]) -> Option<Tensor<4>> {
                 }
             }
         });
-    Some(from_vec(out, [batch, channels, ho, wo]))
+    out
 }
 
 #[cfg(test)]
