@@ -27,6 +27,7 @@ mod conv_grad;
 mod exp;
 mod gelu;
 mod linear;
+mod norm_grad;
 mod packed;
 mod panel;
 mod pool;
