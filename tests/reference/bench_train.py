@@ -1,6 +1,6 @@
 """Training throughput: open_clip's training step against `cargo xtask train`, same run.
 
-  .venv/bin/python tests/reference/bench_train.py [--steps 6] [--shards DIR]
+  .venv/bin/python tests/reference/bench_train.py [--steps 6] [--shards DIR] [--only tiny]
 
 For each (config, batch): open_clip's `CLIP` (quick_gelu, the same tower shapes) stepped with
 its `ClipLoss` and AdamW on random tensors (the model step alone), then `xtask train` on
@@ -98,6 +98,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--shards", help="shards to train on (default: 2,000 generated pairs)")
+    parser.add_argument("--only", help="rows whose model name starts with this (e.g. tiny)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +109,8 @@ def main():
         table = ["| model | batch | open_clip pairs/s | ours pairs/s (loop) | ours model step | ratio | waiting for data |",
                  "|---|---|---|---|---|---|---|"]
         for name, c, batch in ROWS:
+            if args.only and not name.startswith(args.only):
+                continue
             ref = open_clip_step_rate(c, batch, args.steps)
             loop, step, waiting = ours(c, batch, args.steps, shards)
             print(json.dumps({"model": name, "batch": batch, "open_clip": round(ref, 2),

@@ -1,6 +1,7 @@
 //! One way to call a layer: `layer.fast_forward(x)` runs it through the CPU fast path
 //! where that applies (float32 tensors on `flex`) and through Burn's own `forward`
-//! everywhere else (autodiff, ndarray, GPUs, f16/bf16), so model code never asks which.
+//! everywhere else (ndarray, GPUs, f16/bf16; under autodiff, convolutions and pools keep a
+//! fast path with its own backward pass), so model code never asks which.
 
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;

@@ -22,7 +22,9 @@ pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 /// `relu?(norm.forward(conv2d(layer, x)))`, the ResNet's conv–batch-norm(–ReLU) unit. On
 /// the fast path the (inference) batch norm and the ReLU are applied to each image's
-/// product in place, as a per-channel scale and shift, instead of as passes of their own.
+/// product in place, as a per-channel scale and shift, instead of as passes of their own;
+/// under autodiff, the convolution and a training-mode batch norm are this module's
+/// autodiff ops (`conv_grad`, `norm_grad`).
 pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor<4>) -> Tensor<4> {
     let then = NormRelu::new(norm, relu);
     let fused = then.and_then(|then| fast_conv2d(layer, &x, Some(&then)));

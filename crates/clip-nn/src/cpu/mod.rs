@@ -13,9 +13,11 @@
 //! q, k, v projection ([`self_attention`]), and ResNet's tiling average pools
 //! ([`avg_pool2d`]) run directly on the storage.
 //!
-//! Only plain `flex` float32 tensors take these paths. Autodiff tensors (training), other
-//! backends and other dtypes go through Burn unchanged, so gradients and GPUs never see
-//! this code.
+//! Only `flex` float32 tensors take these paths. Under autodiff (training), convolutions,
+//! batch norms and tiling average pools run as autodiff ops with their own backward passes
+//! ([`conv2d_batch_norm`] and the `FastForward` layers pick them); every other trained
+//! layer, other backends and other dtypes go through Burn unchanged, so GPUs never see this
+//! code.
 
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
