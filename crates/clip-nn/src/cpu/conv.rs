@@ -9,7 +9,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Tensor, activation};
 use rayon::prelude::*;
 
-use super::{Operand, contiguous, flex_f32, from_vec, gemm};
+use super::{Operand, contiguous, flex_f32, from_vec, gemm, par_zeros};
 
 /// `layer.forward(x)`, on the fast path where the layer and tensors allow it (one group,
 /// no dilation, `Valid` or `Explicit` padding, float32 `flex`); the same sums up to float
@@ -222,7 +222,7 @@ pub(super) fn forward(
         then,
         geometry: g,
     };
-    let mut out = vec![0.0f32; g.batch * g.cout * g.pixels()];
+    let mut out = par_zeros(g.batch * g.cout * g.pixels());
     let (image_len, out_len) = (g.cin * g.h * g.w, g.cout * g.pixels());
     if g.batch > 1 && rayon::current_num_threads() > 1 {
         // One image per thread at a time: no synchronisation inside the products.

@@ -26,7 +26,7 @@ use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::conv::{Geometry, forward, im2col};
-use super::{Operand, gemm, values};
+use super::{Operand, gemm, par_zeros, values};
 
 /// `layer.forward(x)` for an autodiff float32 `flex` input, with this module's backward
 /// pass; `None` for any other tensor or a layer the fast path does not take.
@@ -142,7 +142,7 @@ fn gradients(
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (image_len, out_len) = (g.cin * g.h * g.w, g.cout * g.pixels());
-    let mut dx = want_dx.then(|| vec![0.0f32; g.batch * image_len]);
+    let mut dx = want_dx.then(|| par_zeros(g.batch * image_len));
     let mut slots: Vec<Option<&mut [f32]>> = match &mut dx {
         Some(dx) => dx.chunks_exact_mut(image_len).map(Some).collect(),
         None => (0..g.batch).map(|_| None).collect(),

@@ -19,7 +19,7 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::values;
+use super::{par_zeros, values};
 
 /// `norm.forward(x)` for an autodiff float32 `flex` input [batch, channels, h, w] of a
 /// layer in training mode (batch statistics, running statistics updated), with this
@@ -216,7 +216,7 @@ impl Planes {
         gamma: &[f32],
         beta: &[f32],
     ) -> Vec<f32> {
-        let mut out = vec![0.0f32; x.len()];
+        let mut out = par_zeros(x.len());
         self.map_planes(&mut out, x, None, |c, xs, _, out| {
             let (scale, m, b) = (inv_std[c] * gamma[c], mean[c], beta[c]);
             for (o, &v) in out.iter_mut().zip(xs) {
@@ -262,7 +262,7 @@ impl Planes {
         (dgamma, dbeta): (&[f32], &[f32]),
     ) -> Vec<f32> {
         let n = self.count() as f32;
-        let mut dx = vec![0.0f32; x.len()];
+        let mut dx = par_zeros(x.len());
         self.map_planes(&mut dx, x, Some(dy), |c, xs, gs, out| {
             let (m, s) = (mean[c], inv_std[c]);
             let (mean_dy, mean_dy_xhat) = (dbeta[c] / n, dgamma[c] / n);

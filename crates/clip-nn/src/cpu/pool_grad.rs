@@ -17,7 +17,7 @@ use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::pool::{block_means, pooled};
-use super::values;
+use super::{par_zeros, values};
 
 /// The tiling mean pool with `kernel` of an autodiff float32 `flex` input, with this
 /// module's backward pass; `None` for any other tensor.
@@ -74,7 +74,7 @@ impl Backward<Flex, 1> for PoolBackward {
 fn spread(grad: &[f32], [batch, channels, h, w]: [usize; 4], [kh, kw]: [usize; 2]) -> Vec<f32> {
     let (ho, wo) = (h / kh, w / kw);
     let inv = 1.0 / (kh * kw) as f32;
-    let mut dx = vec![0.0f32; batch * channels * h * w];
+    let mut dx = par_zeros(batch * channels * h * w);
     dx.par_chunks_mut(h * w)
         .zip(grad.par_chunks(ho * wo))
         .for_each(|(dst, src)| {
