@@ -178,6 +178,25 @@ impl Geometry {
         self.ho * self.wo
     }
 
+    /// The output columns `first..end` whose input column `x = ox · stride + j − left`, at
+    /// kernel column `j`, lies inside the image.
+    pub(super) fn inside_columns(&self, j: usize) -> (usize, usize) {
+        let sx = self.stride[1];
+        let first = self.left.saturating_sub(j).div_ceil(sx).min(self.wo);
+        let end = (self.w + self.left)
+            .saturating_sub(j)
+            .div_ceil(sx)
+            .clamp(first, self.wo);
+        (first, end)
+    }
+
+    /// The input row output row `oy` reads at kernel row `i`, or `None` in the padding.
+    pub(super) fn input_row(&self, oy: usize, i: usize) -> Option<usize> {
+        (oy * self.stride[0] + i)
+            .checked_sub(self.top)
+            .filter(|&y| y < self.h)
+    }
+
     /// A zeroed column matrix for one image (none for a direct convolution).
     pub(super) fn columns(&self) -> Vec<f32> {
         if self.direct {
@@ -292,18 +311,10 @@ pub(super) fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32], parallel:
     let fill = |(row, dst): (usize, &mut [f32])| {
         let (channel, i, j) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
         let src = &image[channel * plane..][..plane];
-        // Output columns whose input column x = ox·stride + j − left lies inside the image.
         let sx = g.stride[1];
-        let first = g.left.saturating_sub(j).div_ceil(sx).min(g.wo);
-        let end = (g.w + g.left)
-            .saturating_sub(j)
-            .div_ceil(sx)
-            .clamp(first, g.wo);
+        let (first, end) = g.inside_columns(j);
         for (oy, dst) in dst.chunks_exact_mut(g.wo).enumerate() {
-            let Some(y) = (oy * g.stride[0] + i)
-                .checked_sub(g.top)
-                .filter(|&y| y < g.h)
-            else {
+            let Some(y) = g.input_row(oy, i) else {
                 dst.fill(0.0);
                 continue;
             };
@@ -338,7 +349,7 @@ pub(super) fn im2col(image: &[f32], g: &Geometry, columns: &mut [f32], parallel:
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use burn::module::{Param, RunningState};
     use burn::nn::BatchNormConfig;
     use burn::nn::conv::Conv2dConfig;
@@ -357,28 +368,39 @@ mod tests {
             .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::permissive());
     }
 
-    #[test]
-    fn matches_burn_conv2d() {
-        // ResNet's shapes: 1×1 (direct), 3×3 padded, the strided stem, no bias.
-        check(Conv2dConfig::new([8, 12], [1, 1]), [2, 8, 5, 6]);
+    /// Convolutions the fast paths are tested on, each with an input of `batch` images:
+    /// ResNet's shapes (1×1 direct, 3×3 padded without bias, the strided stem) and odd ones.
+    pub(in crate::cpu) fn cases(batch: usize) -> Vec<(Conv2dConfig, [usize; 4])> {
         let padded = Conv2dConfig::new([4, 6], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .with_bias(false);
-        check(padded, [2, 4, 7, 5]);
         let stem = Conv2dConfig::new([3, 5], [3, 3])
             .with_stride([2, 2])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-        check(stem, [1, 3, 9, 8]);
         // Uneven padding and a non-square kernel and stride.
         let uneven = Conv2dConfig::new([3, 4], [2, 3])
             .with_stride([1, 2])
             .with_padding(PaddingConfig2d::Explicit(0, 2, 1, 0));
-        check(uneven, [2, 3, 6, 7]);
         // Padding wider than the kernel reaches: whole rows and columns of zeros.
         let wide = Conv2dConfig::new([2, 3], [2, 2])
             .with_stride([3, 3])
             .with_padding(PaddingConfig2d::Explicit(4, 5, 4, 5));
-        check(wide, [1, 2, 2, 3]);
+        vec![
+            (Conv2dConfig::new([8, 12], [1, 1]), [batch, 8, 5, 6]),
+            (padded, [batch, 4, 7, 5]),
+            (stem, [batch, 3, 9, 8]),
+            (uneven, [batch, 3, 6, 7]),
+            (wide, [batch, 2, 2, 3]),
+        ]
+    }
+
+    #[test]
+    fn matches_burn_conv2d() {
+        for batch in [1, 2] {
+            for (config, input) in cases(batch) {
+                check(config, input);
+            }
+        }
     }
 
     #[test]

@@ -267,19 +267,12 @@ fn col2im(columns: &[f32], g: &Geometry, image: &mut [f32], parallel: bool) {
             let (i, j) = (offset / g.kw, offset % g.kw);
             let src = &columns[(c * area + offset) * pixels..][..pixels];
             let sx = g.stride[1];
-            let first = g.left.saturating_sub(j).div_ceil(sx).min(g.wo);
-            let end = (g.w + g.left)
-                .saturating_sub(j)
-                .div_ceil(sx)
-                .clamp(first, g.wo);
+            let (first, end) = g.inside_columns(j);
             if first == end {
                 continue;
             }
             for (oy, row) in src.chunks_exact(g.wo).enumerate() {
-                let Some(y) = (oy * g.stride[0] + i)
-                    .checked_sub(g.top)
-                    .filter(|&y| y < g.h)
-                else {
+                let Some(y) = g.input_row(oy, i) else {
                     continue;
                 };
                 let line = &mut dst[y * g.w..][..g.w];
@@ -312,6 +305,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
+    use crate::cpu::conv::tests::cases;
 
     /// The gradients of `sum(conv(x) · r)` (r random, so every output has its own weight)
     /// through this module and through Burn's autodiff convolution.
@@ -354,36 +348,21 @@ mod tests {
 
     #[test]
     fn gradients_match_burns_convolution() {
-        // ResNet's shapes: 1×1 (direct), 3×3 padded, the strided stem; one image and several.
-        check(Conv2dConfig::new([8, 12], [1, 1]), [3, 8, 5, 6]);
-        check(
-            Conv2dConfig::new([8, 12], [1, 1]).with_bias(false),
-            [1, 8, 5, 6],
-        );
-        let padded = Conv2dConfig::new([4, 6], [3, 3])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .with_bias(false);
-        check(padded.clone(), [2, 4, 7, 5]);
-        check(padded, [1, 4, 7, 5]);
-        let stem = Conv2dConfig::new([3, 5], [3, 3])
-            .with_stride([2, 2])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-        check(stem.clone(), [4, 3, 9, 8]);
-        // One thread: it sums every image into its dW.
+        for batch in [1, 3] {
+            for (config, input) in cases(batch) {
+                check(config, input);
+            }
+        }
+        // More images than groups (each group sums several into its dW), on the thread pool
+        // and on one thread.
         let one = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        one.install(|| check(stem, [6, 3, 9, 8]));
-        // Uneven padding, a non-square kernel and stride, padding past the kernel's reach.
-        let uneven = Conv2dConfig::new([3, 4], [2, 3])
-            .with_stride([1, 2])
-            .with_padding(PaddingConfig2d::Explicit(0, 2, 1, 0));
-        check(uneven, [2, 3, 6, 7]);
-        let wide = Conv2dConfig::new([2, 3], [2, 2])
-            .with_stride([3, 3])
-            .with_padding(PaddingConfig2d::Explicit(4, 5, 4, 5));
-        check(wide, [2, 2, 2, 3]);
+        for (config, input) in cases(WEIGHT_GRAD_GROUPS * 2 + 3) {
+            check(config.clone(), input);
+            one.install(|| check(config, input));
+        }
     }
 
     #[test]

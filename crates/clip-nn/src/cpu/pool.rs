@@ -76,21 +76,24 @@ pub(super) fn block_means(planes: &[f32], [h, w]: [usize; 2], [kh, kw]: [usize; 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use burn::nn::pool::AvgPool2dConfig;
     use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
 
+    /// Tiling pools the fast paths are tested on, as (kernel, input): even and odd sizes (a
+    /// partial block is dropped), square and oblong kernels.
+    pub(in crate::cpu) const CASES: [([usize; 2], [usize; 4]); 3] = [
+        ([2, 2], [2, 3, 8, 6]),
+        ([3, 3], [1, 2, 7, 8]),
+        ([2, 3], [3, 2, 5, 9]),
+    ];
+
     #[test]
     fn matches_burn_avg_pool() {
         let device = Device::flex();
-        // Even and odd sizes (a partial block is dropped), square and oblong kernels.
-        for (kernel, shape) in [
-            ([2, 2], [2, 3, 8, 6]),
-            ([3, 3], [1, 2, 7, 8]),
-            ([2, 3], [1, 2, 5, 9]),
-        ] {
+        for (kernel, shape) in CASES {
             let pool = AvgPool2dConfig::new(kernel).with_strides(kernel).init();
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             let fast = tiled_mean(&x, kernel).expect("flex f32 input");

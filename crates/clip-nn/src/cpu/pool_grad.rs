@@ -95,16 +95,12 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
+    use crate::cpu::pool::tests::CASES;
 
     #[test]
     fn gradients_match_burns_pool() {
         let device = Device::flex().autodiff();
-        // Even and odd sizes (a partial block is dropped), square and oblong kernels.
-        for (kernel, shape) in [
-            ([2, 2], [2, 3, 8, 6]),
-            ([3, 3], [1, 2, 7, 8]),
-            ([2, 3], [3, 2, 5, 9]),
-        ] {
+        for (kernel, shape) in CASES {
             let pool = AvgPool2dConfig::new(kernel).with_strides(kernel).init();
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             let ours = avg_pool2d(&x.clone().require_grad(), kernel).expect("autodiff input");
