@@ -22,11 +22,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::nn::conv::Conv2d;
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 use super::conv::{Geometry, forward, im2col};
-use super::{Operand, gemm, par_zeros, values};
+use super::{Operand, flex_tensor, gemm, par_zeros, values};
 
 /// `layer.forward(x)` for an autodiff float32 `flex` input, with this module's backward
 /// pass; `None` for any other tensor or a layer the fast path does not take.
@@ -59,7 +59,7 @@ where
         let kernel = weight.primitive().to_contiguous();
         let out = forward(&geometry, values(&images), values(&kernel), None, None);
         let shape = [geometry.batch, geometry.cout, geometry.ho, geometry.wo];
-        FlexTensor::from_data(TensorData::new(out, Shape::new(shape)))
+        flex_tensor(out, shape)
     };
     let op = ConvBackward { geometry };
     let out = match op
@@ -107,14 +107,11 @@ impl Backward<Flex, 2> for ConvBackward {
             node_x.is_some(),
             node_weight.is_some(),
         );
-        let tensor = |data, shape: [usize; 4]| {
-            FlexTensor::from_data(TensorData::new(data, Shape::new(shape)))
-        };
         if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node.id, tensor(dx, [g.batch, g.cin, g.h, g.w]));
+            grads.register::<Flex>(node.id, flex_tensor(dx, [g.batch, g.cin, g.h, g.w]));
         }
         if let (Some(node), Some(dw)) = (node_weight, dw) {
-            grads.register::<Flex>(node.id, tensor(dw, [g.cout, g.cin, g.kh, g.kw]));
+            grads.register::<Flex>(node.id, flex_tensor(dw, [g.cout, g.cin, g.kh, g.kw]));
         }
     }
 }

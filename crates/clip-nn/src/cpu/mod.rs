@@ -191,10 +191,12 @@ fn huge_pages(start: usize, bytes: usize) {
 
 /// Wraps row-major `data` of `shape` as a `flex` tensor.
 fn from_vec<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-    Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(
-        data,
-        Shape::new(shape),
-    )))
+    Tensor::from_primitive::<Flex>(flex_tensor(data, shape))
+}
+
+/// A row-major float32 `flex` primitive of `shape` over `data` (no copy).
+fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, Shape::new(shape)))
 }
 
 /// `out[rows, n] = a[rows, k] · b[k, n]`, added to `out`'s values when `accumulate`

@@ -16,10 +16,10 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::nn::BatchNorm;
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{par_zeros, values};
+use super::{flex_tensor, par_zeros, values};
 
 /// `norm.forward(x)` for an autodiff float32 `flex` input [batch, channels, h, w] of a
 /// layer in training mode (batch statistics, running statistics updated), with this
@@ -89,7 +89,7 @@ where
         values(&gamma_v),
         values(&beta_v),
     );
-    let out = FlexTensor::from_data(TensorData::new(out, Shape::new(dims)));
+    let out = flex_tensor(out, dims);
     let op = NormBackward { planes };
     let out = match op
         .prepare::<C>([x.node(), gamma.node(), beta.node()])
@@ -139,7 +139,7 @@ impl Backward<Flex, 3> for NormBackward {
         let p = &self.planes;
         let (dgamma, dbeta) = p.parameter_grads(values(&x), values(&grad), &mean, &inv_std);
         let channels = [p.dims[1]];
-        let vector = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, channels));
+        let vector = |v: Vec<f32>| flex_tensor(v, channels);
         if let Some(node) = node_x {
             let dx = p.input_grad(
                 values(&x),
@@ -149,7 +149,7 @@ impl Backward<Flex, 3> for NormBackward {
                 values(&gamma),
                 (&dgamma, &dbeta),
             );
-            let dx = FlexTensor::from_data(TensorData::new(dx, Shape::new(p.dims)));
+            let dx = flex_tensor(dx, p.dims);
             grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_gamma {
@@ -178,7 +178,7 @@ impl Planes {
         self.dims[0] * self.plane()
     }
 
-    /// `f(channel, plane)` for every image's plane of every channel, channels in parallel.
+    /// `f(channel)` for every channel, in parallel.
     fn per_channel<T: Send>(&self, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
         (0..self.dims[1]).into_par_iter().map(f).collect()
     }

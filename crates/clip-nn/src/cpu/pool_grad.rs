@@ -12,12 +12,12 @@ use burn::backend::autodiff::checkpoint::strategy::{
 };
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
-use burn::backend::flex::{Flex, FlexTensor};
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::backend::flex::Flex;
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 use super::pool::{block_means, pooled};
-use super::{par_zeros, values};
+use super::{flex_tensor, par_zeros, values};
 
 /// The tiling mean pool with `kernel` of an autodiff float32 `flex` input, with this
 /// module's backward pass; `None` for any other tensor.
@@ -37,10 +37,7 @@ where
         return None;
     }
     let means = block_means(values(&x.primitive().to_contiguous()), [h, w], kernel);
-    let out = FlexTensor::from_data(TensorData::new(
-        means,
-        Shape::new([batch, channels, ho, wo]),
-    ));
+    let out = flex_tensor(means, [batch, channels, ho, wo]);
     let op = PoolBackward {
         input: [batch, channels, h, w],
         kernel,
@@ -64,7 +61,7 @@ impl Backward<Flex, 1> for PoolBackward {
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let Some(node) = node else { return };
         let dx = spread(values(&grad), self.input, self.kernel);
-        let dx = FlexTensor::from_data(TensorData::new(dx, Shape::new(self.input)));
+        let dx = flex_tensor(dx, self.input);
         grads.register::<Flex>(node.id, dx);
     }
 }
