@@ -35,9 +35,19 @@ def throughput(batch, seconds, step):
     return done / (time.perf_counter() - start)
 
 
-def reference(arch, batch, seconds):
+def reference(arch, batch, seconds, int8=False):
+    """OpenAI's model in PyTorch; with `int8`, its `nn.Linear` layers dynamically quantised
+    (`torch.ao.quantization.quantize_dynamic`, qint8: the MLPs and attention output
+    projections; attention's packed in-projection is not an `nn.Linear` and stays f32)."""
     config = full_config(arch)
     model = CLIP(**config).float().eval()
+    if int8:
+        quantize = lambda m: torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+        model.transformer = quantize(model.transformer)
+        if "vision_patch_size" in config and config["vision_patch_size"]:
+            model.visual = quantize(model.visual)
+        # A ModifiedResNet's only linear layers are its attention pool's, which reads
+        # `q_proj.bias` as a tensor (a quantised layer's is a method): it stays f32.
     r = config["image_resolution"]
     pixels = torch.randn(batch, 3, r, r)
     with open(os.path.join(os.path.dirname(__file__), "..", "..", "crates", "clip-zeroshot", "data",

@@ -1,7 +1,7 @@
 """Ours against PyTorch, ONNX Runtime and OpenVINO on OpenAI's model, same run, same machine.
 
   .venv/bin/python tests/reference/bench_peers.py [--seconds 5] [--write docs/performance.md]
-      [--shapes ViT-B/32:1,ViT-B/32:16,...] [--rounds 3]
+      [--shapes ViT-B/32:1,ViT-B/32:16,...] [--rounds 3] [--int8]
 
 For each (architecture, batch): OpenAI's model with random weights (fp32) in PyTorch (all
 cores); the same model's image and text encoders exported to ONNX (`torch.onnx.export`,
@@ -16,6 +16,12 @@ machine one round's ratio can move by a third (docs/performance.md). Texts are
 longest end-of-text, as it does in use). Prints one JSON line per shape and a Markdown table;
 --write replaces the table between its markers in that file. Needs `pip install
 onnxruntime openvino onnx` beside requirements.txt, and `cargo build -p xtask` first.
+
+With --int8 every system runs its dynamic 8-bit quantisation instead: ours `xtask bench
+--dtype int8`; PyTorch `quantize_dynamic` of its `nn.Linear` layers (qint8); ONNX Runtime and
+OpenVINO the exports passed through `quant_pre_process` and `quantize_dynamic` (ONNX Runtime's
+tool, its defaults: QInt8 weights per tensor, uint8 activations; MatMul, Gemm and Conv nodes). The table goes between
+its own markers.
 """
 
 import argparse
@@ -40,6 +46,7 @@ from model_fixtures import full_config
 
 SHAPES = [("ViT-B/32", 1), ("ViT-B/32", 16), ("ViT-B/16", 1), ("ViT-B/16", 16), ("RN50", 1), ("RN50", 16)]
 BEGIN, END = "<!-- bench_peers.py: begin -->", "<!-- bench_peers.py: end -->"
+BEGIN_INT8, END_INT8 = "<!-- bench_peers.py --int8: begin -->", "<!-- bench_peers.py --int8: end -->"
 
 
 class TextEncoder(torch.nn.Module):
@@ -51,8 +58,9 @@ class TextEncoder(torch.nn.Module):
         return self.model.encode_text(tokens)
 
 
-def export(arch, directory):
-    """The image and text encoders of `arch` (random weights) as ONNX files."""
+def export(arch, directory, int8=False):
+    """The image and text encoders of `arch` (random weights) as ONNX files (with `int8`,
+    dynamically quantised by ONNX Runtime's tool)."""
     model = CLIP(**full_config(arch)).float().eval()
     r = model.visual.input_resolution
     paths = (os.path.join(directory, "visual.onnx"), os.path.join(directory, "text.onnx"))
@@ -63,6 +71,19 @@ def export(arch, directory):
         torch.onnx.export(TextEncoder(model), clip.tokenize(["a photo of a cat."]), paths[1],
                           input_names=["tokens"], output_names=["features"],
                           dynamic_axes={"tokens": {0: "batch"}}, opset_version=17, dynamo=False)
+    if int8:
+        # ORT's recommended flow: `quant_pre_process` first (its graph optimisation folds
+        # the Identity nodes through which the exporter shares RN50's repeated weights, and
+        # `quantize_dynamic` cannot quantise a convolution through one); its symbolic shape
+        # inference stops on the text encoder's Reshape, and quantisation does not need it.
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        quantized = tuple(p.replace(".onnx", ".int8.onnx") for p in paths)
+        for source, target in zip(paths, quantized):
+            prepared = source.replace(".onnx", ".pre.onnx")
+            quant_pre_process(source, prepared, skip_symbolic_shape=True)
+            quantize_dynamic(prepared, target, weight_type=QuantType.QInt8)
+        paths = quantized
     return r, paths
 
 
@@ -114,9 +135,10 @@ def openvino(paths, r, batch, seconds):
     return tuple(rates)
 
 
-def ours(arch, batch, seconds):
-    out = subprocess.run([XTASK, "bench", "--arch", arch, "--batch", str(batch), "--seconds", str(seconds)],
-                         check=True, capture_output=True, text=True).stdout
+def ours(arch, batch, seconds, int8=False):
+    dtype = ["--dtype", "int8"] if int8 else []
+    out = subprocess.run([XTASK, "bench", "--arch", arch, "--batch", str(batch), "--seconds", str(seconds),
+                          *dtype], check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -128,15 +150,15 @@ def cpu_header(line):
             f"{time.strftime('%Y-%m-%d')}")
 
 
-def measure(arch, batch, seconds, r, paths):
+def measure(arch, batch, seconds, r, paths, int8=False):
     """One round: ours, the three peers, ours again; (ours, peers' images/s, peers' texts/s)."""
     # Ours before and after the peers, averaged: on a shared machine the rate drifts
     # over a minute, and whichever system runs last would otherwise bear it.
-    before = ours(arch, batch, seconds)
-    torch_rates = reference(arch, batch, seconds)
+    before = ours(arch, batch, seconds, int8)
+    torch_rates = reference(arch, batch, seconds, int8)
     ort_rates = onnx_runtime(paths, r, batch, seconds)
     ov_rates = openvino(paths, r, batch, seconds)
-    after = ours(arch, batch, seconds)
+    after = ours(arch, batch, seconds, int8)
     mine = dict(after, runs=[before, after])
     for key in ("images_per_s", "texts_per_s"):
         mine[key] = (before[key] + after[key]) / 2
@@ -163,6 +185,7 @@ def main():
     parser.add_argument("--shapes", help="e.g. ViT-B/32:1,RN50:16 (default: the issue's six)")
     parser.add_argument("--write", metavar="MARKDOWN")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; medians shown")
+    parser.add_argument("--int8", action="store_true", help="every system's dynamic int8 quantisation")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -176,12 +199,13 @@ def main():
     for arch, batch in shapes:
         rounds = []
         with tempfile.TemporaryDirectory() as tmp:
-            r, paths = export(arch, tmp)
+            r, paths = export(arch, tmp, args.int8)
             for _ in range(args.rounds):
-                rounds.append(measure(arch, batch, args.seconds, r, paths))
+                rounds.append(measure(arch, batch, args.seconds, r, paths, args.int8))
         mine, img, txt = median_round(rounds)
         header = header or cpu_header(mine)
-        line = {"arch": arch, "batch": batch, "ours": mine, "images_per_s": img, "texts_per_s": txt}
+        line = {"arch": arch, "batch": batch, "dtype": "int8" if args.int8 else "f32", "ours": mine,
+                "images_per_s": img, "texts_per_s": txt}
         if args.rounds > 1:
             line["rounds"] = [{"ours": o, "images_per_s": i, "texts_per_s": t} for o, i, t in rounds]
         print(json.dumps(line), flush=True)
@@ -193,18 +217,20 @@ def main():
 
         rows.append(f"| {arch}, {batch} | {cells(mine['images_per_s'], img)} | {cells(mine['texts_per_s'], txt)} |")
     runs = "one run" if args.rounds == 1 else f"the median of {args.rounds} interleaved rounds"
-    text = "\n".join([header, "", *rows, "", "(`tests/reference/bench_peers.py`, fp32, all cores, "
+    precision = "dynamic int8 (`--int8`)" if args.int8 else "fp32"
+    text = "\n".join([header, "", *rows, "", f"(`tests/reference/bench_peers.py`, {precision}, all cores, "
                       f"{args.seconds:g} s per point, {runs}; ours the mean of a run before and one "
                       "after the peers.)"])
     print(text)
     if args.write:
         doc = pathlib.Path(args.write)
         content = doc.read_text(encoding="utf-8")
-        if BEGIN not in content:
-            content += f"\n{BEGIN}\n{END}\n"
-        before, rest = content.split(BEGIN + "\n", 1)
-        _, after = rest.split(END, 1)
-        doc.write_text(before + BEGIN + "\n" + text + "\n" + END + after, encoding="utf-8")
+        begin, end = (BEGIN_INT8, END_INT8) if args.int8 else (BEGIN, END)
+        if begin not in content:
+            content += f"\n{begin}\n{end}\n"
+        before, rest = content.split(begin + "\n", 1)
+        _, after = rest.split(end, 1)
+        doc.write_text(before + begin + "\n" + text + "\n" + end + after, encoding="utf-8")
 
 
 if __name__ == "__main__":

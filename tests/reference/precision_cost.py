@@ -1,6 +1,7 @@
-"""The accuracy cost of computing in f16/bf16, and of the wgpu backend: `xtask embed` on the
-fixture images and 64 ImageNet prompts, each run's features compared row by row (cosine)
-with the f32 run on flex.
+"""The accuracy cost of computing in f16/bf16 or int8, and of the wgpu backend: `xtask embed`
+on the fixture images and 64 ImageNet prompts, each run's features compared row by row
+(cosine) with the f32 run on flex. `--runs flex:int8,wgpu:f32` picks the runs (flex f32, the
+baseline, always runs).
 
     .venv/bin/python tests/reference/model_fixtures.py --full --only ViT-B/32
     cargo build -p xtask
@@ -21,6 +22,7 @@ RUNS = [
     ("flex", "f32"),
     ("flex", "f16"),
     ("flex", "bf16"),
+    ("flex", "int8"),
     ("wgpu", "f32"),
     ("wgpu", "f16"),
 ]
@@ -36,7 +38,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True)
     parser.add_argument("--xtask", default=str(ROOT / "target/debug/xtask"))
+    parser.add_argument("--runs", help="backend:dtype,... (default: all)")
     args = parser.parse_args()
+    runs = RUNS if not args.runs else [("flex", "f32")] + [
+        tuple(r.split(":")) for r in args.runs.split(",") if r != "flex:f32"]
 
     images = sorted(str(p) for p in (ROOT / "tests/fixtures/images").iterdir()
                     if p.suffix in {".png", ".jpg", ".jpeg"})
@@ -45,7 +50,7 @@ def main():
         texts = pathlib.Path(tmp) / "texts.txt"
         texts.write_text("".join(f"a photo of a {c}.\n" for c in classes[:64]))
         features = {}
-        for backend, dtype in RUNS:
+        for backend, dtype in runs:
             out = pathlib.Path(tmp) / f"{backend}-{dtype}.npz"
             start = time.perf_counter()
             run = subprocess.run(

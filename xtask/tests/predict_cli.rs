@@ -101,6 +101,31 @@ fn half_precision_is_close() {
     assert_close(&lines, 1e-2, "flex f16");
 }
 
+/// 8-bit linear layers cost accuracy but not the answer, and do run: the probabilities
+/// move. Only `flex` computes in int8; another backend says so in one line.
+#[test]
+fn int8_is_close_and_flex_only() {
+    let int8 = readme_example("flex", "int8").unwrap();
+    assert_close(&int8, 1e-2, "flex int8");
+    let f32 = readme_example("flex", "f32").unwrap();
+    assert!(
+        int8.iter().zip(&f32).any(|(a, b)| (a.1 - b.1).abs() > 1e-6),
+        "int8 gave f32's probabilities: {int8:?}"
+    );
+    let image = fixtures("images/photo.png");
+    let run = predict(&[
+        "--image",
+        image.to_str().unwrap(),
+        "--labels",
+        "a,b",
+        "--backend",
+        "cuda",
+        "--dtype",
+        "int8",
+    ]);
+    assert_one_line_error(&run, "does not compute in int8", "cuda int8");
+}
+
 #[test]
 fn bad_input_fails_with_one_line() {
     let image = fixtures("images/photo.png");

@@ -29,7 +29,9 @@ mod transformer;
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
-pub use cpu::{ChannelsLast, conv2d_batch_norm, cpu_matmul, linear_activated, panel_kernel};
+pub use cpu::{
+    ChannelsLast, conv2d_batch_norm, cpu_matmul, linear_activated, panel_kernel, set_int8_linears,
+};
 pub use fast_forward::FastForward;
 pub use layer_norm::{LAYER_NORM_EPS, layer_norm, layer_norm_eps};
 pub use mlp::{Mlp, MlpConfig};

@@ -20,6 +20,11 @@ pub fn panel_kernel() -> Option<&'static str> {
     None
 }
 
+/// Linear layers in 8-bit integers: not in this build (returns `false`: they stay f32).
+pub fn set_int8_linears(_on: bool) -> bool {
+    false
+}
+
 /// `layer.forward(x)`.
 pub(crate) fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     layer.forward(x)

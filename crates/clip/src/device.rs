@@ -44,6 +44,13 @@ pub enum Precision {
     F16,
     /// bfloat16.
     Bf16,
+    /// f32, with linear layers and convolutions in 8-bit integers (flex, AVX2).
+    ///
+    /// Dynamic quantisation: weights once per output column, inputs per row at each
+    /// product. Process-wide: once a device is opened in it, every f32 linear and
+    /// convolution product on `flex` in the process runs in 8 bits (see
+    /// [`clip_nn::set_int8_linears`]).
+    Int8,
 }
 
 /// Why a device cannot be used.
@@ -79,12 +86,13 @@ impl Precision {
             Precision::F32 => "f32",
             Precision::F16 => "f16",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         }
     }
 
     fn float_dtype(self) -> FloatDType {
         match self {
-            Precision::F32 => FloatDType::F32,
+            Precision::F32 | Precision::Int8 => FloatDType::F32,
             Precision::F16 => FloatDType::F16,
             Precision::Bf16 => FloatDType::BF16,
         }
@@ -128,14 +136,27 @@ impl Backend {
     /// Device `index` (`None`: the backend's default) in `precision`, checked by one small
     /// computation.
     fn open(self, index: Option<usize>, precision: Precision) -> Result<Device, DeviceError> {
-        let mut device = self.handle(index)?;
         let unusable = |reason: String| DeviceError::Unusable {
             backend: self.name(),
             device: index.map_or("device".to_owned(), |i| format!("device {i}")),
             reason,
         };
+        if precision == Precision::Int8 {
+            if self != Backend::Flex {
+                return Err(DeviceError::NoPrecision {
+                    backend: self.name(),
+                    precision: precision.name(),
+                });
+            }
+            if !clip_nn::set_int8_linears(true) {
+                return Err(unusable(
+                    "int8 products need an x86 CPU with AVX2 and the `cpu-fast` feature".into(),
+                ));
+            }
+        }
+        let mut device = self.handle(index)?;
         guarded(|| {
-            if precision != Precision::F32 {
+            if !matches!(precision, Precision::F32 | Precision::Int8) {
                 let dtype = precision.float_dtype();
                 if !device.supports_dtype(dtype) {
                     return Err(DeviceError::NoPrecision {

@@ -34,7 +34,8 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
-    /// Float precision of weights and compute (f16/bf16 where the backend has them).
+    /// Float precision of weights and compute (f16/bf16 where the backend has them; int8:
+    /// linear layers and convolutions in 8-bit integers, flex only).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     dtype: Precision,
 }
@@ -102,7 +103,8 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     })?;
 
-    let fast_path = matches!((args.backend, args.dtype), (Backend::Flex, Precision::F32));
+    let fast_path =
+        args.backend == Backend::Flex && matches!(args.dtype, Precision::F32 | Precision::Int8);
     let line = serde_json::json!({
         "arch": config.name(),
         "batch": args.batch,

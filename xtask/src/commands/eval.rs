@@ -61,7 +61,8 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
-    /// Float precision of weights and compute (f16/bf16 where the backend has them).
+    /// Float precision of weights and compute (f16/bf16 where the backend has them; int8:
+    /// linear layers and convolutions in 8-bit integers, flex only).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     dtype: Precision,
 }

@@ -9,6 +9,8 @@
 //! (docs/performance.md). Channels-last, the weight is packed once, the whole batch is
 //! one product, and a 3×3 patch is nine contiguous runs of channels.
 
+use std::sync::Arc;
+
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::AvgPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
@@ -16,8 +18,18 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::conv::NormRelu;
+use super::int8::Quantized;
+use super::packed::Packed;
 use super::panel::{self, Kernel};
-use super::{Operand, contiguous, flex_f32, from_vec, packed, zeros};
+use super::{Operand, contiguous, flex_f32, from_vec, int8, packed, zeros};
+
+/// A convolution's weight as its product reads it.
+enum Taps {
+    /// f32 panels for the panel kernels.
+    Panels(Arc<Packed>),
+    /// 8-bit integers (`--dtype int8`).
+    Int8(Arc<Quantized>),
+}
 
 /// A float32 feature map [batch, height, width, channels], row-major.
 #[derive(Clone, Debug)]
@@ -102,7 +114,15 @@ impl ChannelsLast {
             Some(b) => Some(contiguous(b)?),
             None => None,
         };
-        let panels = packed::conv_taps(&weight, values, [cout, cin, kh, kw], kernel.strip())?;
+        // In 8-bit integers when the process asked for it (see `int8`), else f32 panels.
+        let dims = [cout, cin, kh, kw];
+        let quantized = int8::enabled()
+            .then(|| packed::conv_taps_quantized(&weight, values, dims))
+            .flatten();
+        let taps = match quantized {
+            Some(q) => Taps::Int8(q),
+            None => Taps::Panels(packed::conv_taps(&weight, values, dims, kernel.strip())?),
+        };
         let patch = kh * kw * cin;
         let rows = batch * ho * wo;
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && hp == h && wp == w;
@@ -116,8 +136,9 @@ impl ChannelsLast {
             Some(bias) => bias.repeat(rows),
             None => zeros(rows * cout),
         };
-        let product = |a: &Operand, rows: usize, out: &mut [f32], parallel: bool| {
-            panel::matmul(kernel, a, rows, &panels, [patch, cout], out, parallel);
+        let product = |a: &Operand, rows: usize, out: &mut [f32], parallel: bool| match &taps {
+            Taps::Int8(q) => int8::matmul(a, rows, q, [patch, cout], out, parallel),
+            Taps::Panels(p) => panel::matmul(kernel, a, rows, p, [patch, cout], out, parallel),
         };
         if rows <= panel::MAX_ROWS {
             // Few rows (late stages, one image): one product, its panels over the threads.
@@ -335,5 +356,41 @@ mod tests {
         assert_close(nchw(cl.avg_pool(&pool).unwrap()), pool.forward(x.clone()));
         let doubled = cl.clone().add_relu(&cl).unwrap();
         assert_close(nchw(doubled), activation::relu(x.clone() + x));
+    }
+
+    #[test]
+    fn int8_convolutions_stay_close_to_burns() {
+        if !int8::available() || Kernel::chosen().is_none() {
+            return; // no integer kernel on this CPU
+        }
+        let device = Device::flex();
+        // A batch whose patches outnumber one product (the blocked path) and one that does
+        // not; a 3×3 kernel (its taps' order shows), a 1×1 and a 2×3 with a bias.
+        for batch in [1, 9] {
+            let x = Tensor::<4>::random([batch, 5, 11, 9], Distribution::Normal(0.0, 1.0), &device);
+            let cl = ChannelsLast::from_nchw(&x).unwrap();
+            let convs = [
+                Conv2dConfig::new([5, 70], [3, 3])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .with_bias(false),
+                Conv2dConfig::new([5, 70], [1, 1]).with_bias(false),
+                Conv2dConfig::new([5, 70], [2, 3]),
+            ];
+            for config in convs {
+                let conv = config.init(&device);
+                let got = int8::forced(|| nchw(cl.conv(&conv).unwrap()));
+                let got = got.into_data().try_to_vec::<f32>().unwrap();
+                let want = conv
+                    .forward(x.clone())
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                let (cosine, moved) = int8::cosine_and_moved(&got, &want);
+                assert!(
+                    cosine >= 0.9999 && moved,
+                    "batch {batch}: cosine {cosine}, moved {moved}"
+                );
+            }
+        }
     }
 }

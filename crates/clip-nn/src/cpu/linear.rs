@@ -8,7 +8,7 @@ use crate::Activation;
 
 use super::gelu::quick_gelu;
 use super::{
-    PARALLEL_THRESHOLD, contiguous, flex_f32, from_vec, gemm, operand, packed, panel, zeros,
+    PARALLEL_THRESHOLD, contiguous, flex_f32, from_vec, gemm, int8, operand, packed, panel, zeros,
 };
 
 /// `x @ weight (+ bias)` for `x` [.., k] and `weight` [k, n] on the fast path, then
@@ -43,6 +43,15 @@ fn fused_linear<const D: usize>(
         Some(bias) => bias.repeat(rows),
         None => zeros(rows * n),
     };
+    let parallel = rows.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD;
+    // In 8-bit integers when the process asked for it (see `int8`).
+    if int8::enabled()
+        && a.col_stride == 1
+        && let Some(quantized) = packed::quantized(&w, &bw, [k, n])
+    {
+        int8::matmul(&a, rows, &quantized, [k, n], &mut out, parallel);
+        return Some(finish(out, dims, [rows, n], then));
+    }
     // The weight's packed panels (see `packed`); a CPU without the panel kernels, a
     // strided input, many rows or packing turned off go through the `gemm` crate.
     let panels = panel::Kernel::chosen()
@@ -50,17 +59,26 @@ fn fused_linear<const D: usize>(
         .and_then(|kernel| Some((kernel, packed::packed(&w, &bw, [k, n], kernel.strip())?)));
     match panels {
         Some((kernel, packed)) => {
-            let parallel = rows.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD;
             panel::matmul(kernel, &a, rows, &packed, [k, n], &mut out, parallel);
         }
         None => gemm(&a, &bw, [rows, n, k], bias.is_some(), &mut out, true),
     }
+    Some(finish(out, dims, [rows, n], then))
+}
+
+/// The product `out` [rows, n], `then` applied, as a tensor of the input's leading `dims`.
+fn finish<const D: usize>(
+    mut out: Vec<f32>,
+    dims: [usize; D],
+    [rows, n]: [usize; 2],
+    then: Option<fn(&mut [f32])>,
+) -> Tensor<D> {
     if let Some(then) = then {
         out.par_chunks_mut(1 << 14).for_each(then);
     }
     let mut out_dims = dims;
     out_dims[D - 1] = n;
-    Some(from_vec(out, [rows, n]).reshape(out_dims))
+    from_vec(out, [rows, n]).reshape(out_dims)
 }
 
 /// `layer.forward(x)`, on the fast path where the tensors allow it; the same product up to
@@ -147,6 +165,26 @@ mod tests {
         layer.weight = Param::from_tensor(stored.transpose());
         let wide = Tensor::<3>::random([2, 5, 64], Distribution::Normal(0.0, 1.0), &device);
         check(&layer, wide.narrow(2, 10, 40));
+    }
+
+    #[test]
+    fn int8_products_stay_close_to_burns() {
+        if !int8::available() {
+            return; // no integer kernel on this CPU
+        }
+        let device = Device::flex();
+        let layer = LinearConfig::new(300, 70).init(&device);
+        for rows in [3, 400] {
+            let x = Tensor::<3>::random([1, rows, 300], Distribution::Normal(0.0, 1.0), &device);
+            let got = int8::forced(|| fused(&layer, &x, None)).expect("the fast path");
+            let got = got.into_data().try_to_vec::<f32>().unwrap();
+            let want = layer.forward(x).into_data().try_to_vec::<f32>().unwrap();
+            let (cosine, moved) = int8::cosine_and_moved(&got, &want);
+            assert!(
+                cosine >= 0.9999 && moved,
+                "{rows} rows: cosine {cosine}, moved {moved}"
+            );
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod conv;
 mod conv_grad;
 mod exp;
 mod gelu;
+mod int8;
 mod linear;
 mod norm_grad;
 mod packed;
@@ -39,6 +40,7 @@ pub(crate) use attention::self_attention;
 pub use channels_last::ChannelsLast;
 pub(crate) use conv::conv2d;
 pub use conv::conv2d_batch_norm;
+pub use int8::set_int8_linears;
 pub(crate) use linear::linear;
 pub use linear::linear_activated;
 pub(crate) use pool::avg_pool2d;
@@ -71,6 +73,55 @@ pub fn panel_kernel() -> Option<&'static str> {
         panel::Kernel::Avx512 => "avx512",
         panel::Kernel::Avx2 => "avx2",
     })
+}
+
+/// The output's base pointer, shared by threads that write disjoint elements.
+struct SharedOut(*mut f32);
+// SAFETY: only shared by products whose threads write disjoint elements (see `spread`).
+unsafe impl Sync for SharedOut {}
+
+/// Runs `run(unit, rows)` over every column unit (panel, strip) `0..units` and all `rows`,
+/// on the thread pool when `parallel`, as `[rows, block, group]`: the rows in blocks of
+/// `block` (each kept in cache while every unit passes over it), split between threads in
+/// multiples of `group`. Threads take whole blocks where there are enough of them, else
+/// contiguous runs of units (each thread streams its own part of the weight), else (a
+/// narrow output) the rows. Every call covers disjoint columns × rows.
+fn spread(
+    units: usize,
+    [rows, block, group]: [usize; 3],
+    parallel: bool,
+    run: impl Fn(usize, std::ops::Range<usize>) + Sync,
+) {
+    use rayon::prelude::*;
+    let block = block.max(1);
+    let blocks = rows.div_ceil(block);
+    let rows_of = |b: usize| b * block..((b + 1) * block).min(rows);
+    let threads = rayon::current_num_threads();
+    if !parallel || threads == 1 {
+        for b in 0..blocks {
+            (0..units).for_each(|u| run(u, rows_of(b)));
+        }
+    } else if blocks >= 2 * threads {
+        // Many rows: whole blocks per thread, the weight shared through L3.
+        (0..blocks)
+            .into_par_iter()
+            .for_each(|b| (0..units).for_each(|u| run(u, rows_of(b))));
+    } else if units >= 2 * threads {
+        let per = units.div_ceil(threads);
+        (0..threads).into_par_iter().for_each(|t| {
+            for b in 0..blocks {
+                (t * per..((t + 1) * per).min(units)).for_each(|u| run(u, rows_of(b)));
+            }
+        });
+    } else {
+        let per = rows.div_ceil(threads).next_multiple_of(group);
+        (0..threads).into_par_iter().for_each(|t| {
+            let mine = (t * per).min(rows)..((t + 1) * per).min(rows);
+            if !mine.is_empty() {
+                (0..units).for_each(|u| run(u, mine.clone()));
+            }
+        });
+    }
 }
 
 /// A matrix operand read in place: its elements from the first one, and the distances

@@ -13,12 +13,14 @@
 //! place (a weakly shared buffer is copied before it is written), so a hit is always the
 //! same values; entries whose weights were dropped are swept.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use burn::backend::flex::FlexTensor;
 
 use super::Operand;
+use super::int8::{self, Quantized};
 
 /// Columns per panel: four AVX-512 registers.
 pub const PANEL: usize = 64;
@@ -107,25 +109,30 @@ enum View {
     Strided([isize; 2]),
     /// A convolution weight [out, in, kh, kw] as [kh · kw · in, out] (see [`conv_taps`]).
     Taps,
+    /// A 2-d tensor with these strides, quantised to 8 bits (see [`quantized`]).
+    Quantized([isize; 2]),
+    /// [`View::Taps`] quantised to 8 bits (see [`conv_taps_quantized`]).
+    QuantizedTaps,
 }
 
 enum Entry {
     /// Used once, not packed yet.
     Seen(Weak<burn::tensor::Bytes>),
-    Packed(Weak<burn::tensor::Bytes>, Arc<Packed>),
+    /// Packed (a [`Packed`] or a [`Quantized`]), and its size in bytes.
+    Packed(Weak<burn::tensor::Bytes>, Arc<dyn Any + Send + Sync>, usize),
 }
 
 impl Entry {
     fn alive(&self) -> bool {
         match self {
-            Entry::Seen(w) | Entry::Packed(w, _) => w.strong_count() > 0,
+            Entry::Seen(w) | Entry::Packed(w, ..) => w.strong_count() > 0,
         }
     }
 
     fn bytes(&self) -> usize {
         match self {
             Entry::Seen(_) => 0,
-            Entry::Packed(_, p) => p.bytes(),
+            Entry::Packed(_, _, bytes) => *bytes,
         }
     }
 }
@@ -168,7 +175,19 @@ pub fn packed(
 ) -> Option<Arc<Packed>> {
     let strides = w.layout().strides();
     let view = View::Strided([strides[0], strides[1]]);
-    cached(w, [k, n], view, strip, || Packed::new(operand, k, n, strip))
+    cached(w, [k, n], view, strip, Packed::bytes, || {
+        Packed::new(operand, k, n, strip)
+    })
+}
+
+/// The 2-d weight `w` (seen as `operand`, `k × n`) quantised to 8 bits per column, kept
+/// as [`packed`] keeps panels.
+pub fn quantized(w: &FlexTensor, operand: &Operand, [k, n]: [usize; 2]) -> Option<Arc<Quantized>> {
+    let strides = w.layout().strides();
+    let view = View::Quantized([strides[0], strides[1]]);
+    cached(w, [k, n], view, int8::STRIP, Quantized::bytes, || {
+        Quantized::new(operand, k, n)
+    })
 }
 
 /// The panels of a convolution weight `w` [out, in, kh, kw] (contiguous) seen as the
@@ -182,7 +201,7 @@ pub fn conv_taps(
     strip: usize,
 ) -> Option<Arc<Packed>> {
     let k = kh * kw * inputs;
-    cached(w, [k, out], View::Taps, strip, || {
+    cached(w, [k, out], View::Taps, strip, Packed::bytes, || {
         Packed::from_fn(k, out, strip, |row, o| {
             let (tap, c) = (row / inputs, row % inputs);
             values[((o * inputs + c) * kh + tap / kw) * kw + tap % kw]
@@ -190,15 +209,40 @@ pub fn conv_taps(
     })
 }
 
+/// [`conv_taps`]'s matrix quantised to 8 bits per output channel, kept as [`packed`] keeps
+/// panels.
+pub fn conv_taps_quantized(
+    w: &FlexTensor,
+    values: &[f32],
+    [out, inputs, kh, kw]: [usize; 4],
+) -> Option<Arc<Quantized>> {
+    let k = kh * kw * inputs;
+    cached(
+        w,
+        [k, out],
+        View::QuantizedTaps,
+        int8::STRIP,
+        Quantized::bytes,
+        || {
+            Quantized::from_fn(k, out, |row, o| {
+                values[((o * inputs + row % inputs) * kh + row / inputs / kw) * kw
+                    + row / inputs % kw]
+            })
+        },
+    )
+}
+
 /// `pack()`'s panels of `w` seen through `view`, from the cache or fresh (and cached from
-/// the second use on, within the budget); `None` with packing turned off.
-fn cached(
+/// the second use on, within the budget, `bytes` being their size); `None` with packing
+/// turned off.
+fn cached<T: Any + Send + Sync>(
     w: &FlexTensor,
     shape: [usize; 2],
     view: View,
     strip: usize,
-    pack: impl Fn() -> Packed,
-) -> Option<Arc<Packed>> {
+    bytes: fn(&T) -> usize,
+    pack: impl Fn() -> T,
+) -> Option<Arc<T>> {
     let budget = budget();
     if budget == 0 {
         return None;
@@ -216,8 +260,8 @@ fn cached(
         return fresh();
     };
     match cache.entries.get(&key) {
-        Some(Entry::Packed(weak, packed)) if weak.strong_count() > 0 => {
-            return Some(packed.clone());
+        Some(Entry::Packed(weak, packed, _)) if weak.strong_count() > 0 => {
+            return packed.clone().downcast().ok();
         }
         Some(Entry::Seen(weak)) if weak.strong_count() > 0 => {}
         _ => {
@@ -234,15 +278,15 @@ fn cached(
     let Ok(mut cache) = CACHE.lock() else {
         return Some(packed);
     };
-    if let Some(Entry::Packed(_, theirs)) = cache.entries.get(&key) {
-        return Some(theirs.clone()); // another thread packed it first
+    if let Some(Entry::Packed(_, theirs, _)) = cache.entries.get(&key) {
+        return theirs.clone().downcast().ok(); // another thread packed it first
     }
     cache.sweep();
-    if cache.bytes + packed.bytes() <= budget {
-        cache.bytes += packed.bytes();
-        cache
-            .entries
-            .insert(key, Entry::Packed(Arc::downgrade(&storage), packed.clone()));
+    let size = bytes(&packed);
+    if cache.bytes + size <= budget {
+        cache.bytes += size;
+        let entry = Entry::Packed(Arc::downgrade(&storage), packed.clone(), size);
+        cache.entries.insert(key, entry);
     }
     Some(packed)
 }

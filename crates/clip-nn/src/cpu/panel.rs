@@ -11,10 +11,8 @@
 //! go six at a time through a register-blocked micro-kernel over `KC` of the depth, so
 //! the panel's slice is read from L1/L2 by every group of rows after the first.
 
-use rayon::prelude::*;
-
-use super::Operand;
 use super::packed::{PANEL, Packed};
+use super::{Operand, SharedOut, spread};
 
 /// The most rows the panel kernels take: beyond, the `gemm` crate's blocking of the rows
 /// keeps them in cache and it is as fast or faster (equal at 800 rows in the measurement
@@ -129,31 +127,8 @@ pub fn matmul(
         // `out`; threads take disjoint panels (columns) or disjoint rows.
         unsafe { run_panel(kernel, x, rows, w, [k, n], p, &out) }
     };
-    let threads = rayon::current_num_threads();
-    if !parallel || threads == 1 {
-        (0..panels).for_each(|p| run(p, 0..rows));
-    } else if panels >= 2 * threads {
-        // Contiguous runs of panels, one per thread: each streams its own part of `w`.
-        let per = panels.div_ceil(threads);
-        (0..threads).into_par_iter().for_each(|t| {
-            (t * per..((t + 1) * per).min(panels)).for_each(|p| run(p, 0..rows));
-        });
-    } else {
-        // Fewer panels than the threads can share (a narrow output): the rows split.
-        let per = rows.div_ceil(threads).next_multiple_of(ROWS);
-        (0..threads).into_par_iter().for_each(|t| {
-            let mine = (t * per).min(rows)..((t + 1) * per).min(rows);
-            if !mine.is_empty() {
-                (0..panels).for_each(|p| run(p, mine.clone()));
-            }
-        });
-    }
+    spread(panels, [rows, rows, ROWS], parallel, run);
 }
-
-/// The output's base pointer, shared by threads that write disjoint elements.
-struct SharedOut(*mut f32);
-// SAFETY: see `matmul`: the threads write disjoint elements.
-unsafe impl Sync for SharedOut {}
 
 /// Panel `p`'s columns of `out` for `rows`.
 ///
