@@ -1,5 +1,6 @@
-//! Linear products in 8-bit integers: dynamic quantisation, as ONNX Runtime's
-//! `quantize_dynamic` and PyTorch's `quantize_dynamic` do it, opted into per process.
+//! Linear layers' and channels-last convolutions' products in 8-bit integers: dynamic
+//! quantisation, as ONNX Runtime's and PyTorch's `quantize_dynamic` do it, opted into per
+//! process.
 //!
 //! A weight is quantised once, symmetrically per output column (`w ≈ sw[j] · q[d, j]`,
 //! `q` in −63..=63: 7 bits); each input row when it arrives (`x ≈ sx[r] · p[r, d]`, `p` in
@@ -44,8 +45,9 @@ thread_local! {
     pub static FORCED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs every float32 linear layer on the CPU fast path in 8-bit integers from now on
-/// (`true`), or in f32 again (`false`); process-wide, read at each product. Returns
+/// Runs every float32 linear layer and channels-last convolution on the CPU fast path in
+/// 8-bit integers from now on (`true`), or in f32 again (`false`); process-wide, read at
+/// each product. Returns
 /// whether products now run in 8 bits: never on a CPU without AVX2 (or off x86), where
 /// they stay f32.
 pub fn set_int8_linears(on: bool) -> bool {
@@ -260,8 +262,7 @@ impl Rows {
 }
 
 /// `out[rows, n] += x[rows, k] · w[k, n]` in 8-bit integers (`out` row-major, `x` with unit
-/// column stride), split over the thread pool when `parallel`: by strips where there are
-/// enough, else by rows. Panics if the operands are smaller than their extents or the CPU
+/// column stride), split over the thread pool when `parallel` (see [`spread`]). Panics if the operands are smaller than their extents or the CPU
 /// lacks AVX2.
 pub fn matmul(
     x: &Operand,
@@ -283,7 +284,7 @@ pub fn matmul(
             && w.data.len() == strips * quads * STRIP * 4,
         "int8 product operands smaller than their extents"
     );
-    if rows == 0 || n == 0 {
+    if rows == 0 || n == 0 || k == 0 {
         return;
     }
     let x = Rows::new(x, rows, k);
