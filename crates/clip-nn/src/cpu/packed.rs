@@ -200,13 +200,18 @@ pub fn conv_taps(
     [out, inputs, kh, kw]: [usize; 4],
     strip: usize,
 ) -> Option<Arc<Packed>> {
+    let dims = [out, inputs, kh, kw];
     let k = kh * kw * inputs;
     cached(w, [k, out], View::Taps, strip, Packed::bytes, || {
-        Packed::from_fn(k, out, strip, |row, o| {
-            let (tap, c) = (row / inputs, row % inputs);
-            values[((o * inputs + c) * kh + tap / kw) * kw + tap % kw]
-        })
+        Packed::from_fn(k, out, strip, |row, o| tap_weight(values, dims, row, o))
     })
+}
+
+/// Element (`row`, `o`) of [`conv_taps`]' matrix: output channel `o`'s weight at kernel
+/// offset `row / inputs` of input channel `row % inputs`.
+fn tap_weight(values: &[f32], [_, inputs, kh, kw]: [usize; 4], row: usize, o: usize) -> f32 {
+    let (tap, c) = (row / inputs, row % inputs);
+    values[((o * inputs + c) * kh + tap / kw) * kw + tap % kw]
 }
 
 /// [`conv_taps`]'s matrix quantised to 8 bits per output channel, kept as [`packed`] keeps
@@ -214,22 +219,14 @@ pub fn conv_taps(
 pub fn conv_taps_quantized(
     w: &FlexTensor,
     values: &[f32],
-    [out, inputs, kh, kw]: [usize; 4],
+    dims: [usize; 4],
 ) -> Option<Arc<Quantized>> {
+    let [out, inputs, kh, kw] = dims;
     let k = kh * kw * inputs;
-    cached(
-        w,
-        [k, out],
-        View::QuantizedTaps,
-        int8::STRIP,
-        Quantized::bytes,
-        || {
-            Quantized::from_fn(k, out, |row, o| {
-                values[((o * inputs + row % inputs) * kh + row / inputs / kw) * kw
-                    + row / inputs % kw]
-            })
-        },
-    )
+    let view = View::QuantizedTaps;
+    cached(w, [k, out], view, int8::STRIP, Quantized::bytes, || {
+        Quantized::from_fn(k, out, |row, o| tap_weight(values, dims, row, o))
+    })
 }
 
 /// `pack()`'s panels of `w` seen through `view`, from the cache or fresh (and cached from
