@@ -30,7 +30,8 @@ pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 pub use cpu::{
-    ChannelsLast, conv2d_batch_norm, cpu_matmul, linear_activated, panel_kernel, set_int8_linears,
+    ChannelsLast, conv2d_batch_norm, cpu_matmul, linear_activated, one_query_attention,
+    panel_kernel, set_int8_linears,
 };
 pub use fast_forward::FastForward;
 pub use layer_norm::{LAYER_NORM_EPS, layer_norm, layer_norm_eps};

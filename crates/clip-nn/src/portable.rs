@@ -44,6 +44,18 @@ pub(crate) fn self_attention(_qkv: &Tensor<3>, _heads: usize, _causal: bool) -> 
     None
 }
 
+/// Attention of one query with the projections folded in: never here (callers project the
+/// keys and values through Burn).
+pub fn one_query_attention(
+    _tokens: &Tensor<3>,
+    _query: &Tensor<2>,
+    _k_proj: &Linear,
+    _v_proj: &Linear,
+    _heads: usize,
+) -> Option<Tensor<2>> {
+    None
+}
+
 /// `layer.forward(x)`.
 pub(crate) fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     layer.forward(x)

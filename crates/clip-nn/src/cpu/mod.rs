@@ -10,8 +10,9 @@
 //! ([`linear_activated`]) and inference batch norm + ReLU ([`conv2d_batch_norm`]) are
 //! applied to a product's output in place, convolutions read their images in place or
 //! through one im2col buffer, self-attention reads its heads straight from the packed
-//! q, k, v projection ([`self_attention`]), and ResNet's tiling average pools
-//! ([`avg_pool2d`]) run directly on the storage.
+//! q, k, v projection ([`self_attention`]), the ResNets' attention pool folds its key and
+//! value projections into its one query ([`one_query_attention`]), and ResNet's tiling
+//! average pools ([`avg_pool2d`]) run directly on the storage.
 //!
 //! Only `flex` float32 tensors take these paths. Under autodiff (training), convolutions,
 //! batch norms and tiling average pools run as autodiff ops with their own backward passes
@@ -31,6 +32,7 @@ mod gelu;
 mod int8;
 mod linear;
 mod norm_grad;
+mod one_query;
 mod packed;
 mod panel;
 mod pool;
@@ -43,6 +45,7 @@ pub use conv::conv2d_batch_norm;
 pub use int8::set_int8_linears;
 pub(crate) use linear::linear;
 pub use linear::linear_activated;
+pub use one_query::one_query_attention;
 pub(crate) use pool::avg_pool2d;
 
 /// Products with fewer multiply-adds than this run on one thread (Burn's `flex` threshold):

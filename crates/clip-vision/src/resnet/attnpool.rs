@@ -4,7 +4,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
-use clip_nn::{FastForward, merge_heads, split_heads};
+use clip_nn::{FastForward, merge_heads, one_query_attention, split_heads};
 
 /// Configuration of [`AttentionPool2d`].
 #[derive(Config, Debug)]
@@ -68,6 +68,22 @@ impl AttentionPool2d {
         let mean = x.clone().mean_dim(1);
         let x = Tensor::cat(vec![mean, x], 1) + self.positional_embedding.val().unsqueeze::<3>();
         let query = self.q_proj.fast_forward(x.clone().narrow(1, 0, 1));
+        let [batch, _, width] = query.dims();
+        let query = query.reshape([batch, width]);
+        let folded = one_query_attention(&x, &query, &self.k_proj, &self.v_proj, self.num_heads);
+        let out = match folded {
+            Some(out) => out,
+            None => self.projected_attention(x, query),
+        };
+        self.c_proj.fast_forward(out)
+    }
+
+    /// The heads' attention of `query` [batch, width] over the keys and values of `x`
+    /// [batch, tokens, width], merged: [batch, width] (the reference's form; the CPU fast
+    /// path folds the projections instead, see [`one_query_attention`]).
+    fn projected_attention(&self, x: Tensor<3>, query: Tensor<2>) -> Tensor<2> {
+        let [batch, width] = query.dims();
+        let query = query.unsqueeze_dim(1);
         let out = attention(
             split_heads(query, self.num_heads),
             split_heads(self.k_proj.fast_forward(x.clone()), self.num_heads),
@@ -76,8 +92,6 @@ impl AttentionPool2d {
             None,
             AttentionModuleOptions::default(),
         );
-        let out = self.c_proj.fast_forward(merge_heads(out));
-        let [batch, _, dim] = out.dims();
-        out.reshape([batch, dim])
+        merge_heads(out).reshape([batch, width])
     }
 }
