@@ -21,7 +21,7 @@ use super::conv::NormRelu;
 use super::int8::Quantized;
 use super::packed::Packed;
 use super::panel::{self, Kernel};
-use super::{Operand, contiguous, flex_f32, from_vec, int8, packed, zeros};
+use super::{Operand, contiguous, flex_f32, from_vec, int8, packed, par_zeros, zeros};
 
 /// A convolution's weight as its product reads it.
 enum Taps {
@@ -134,7 +134,8 @@ impl ChannelsLast {
         };
         let mut out = match bias {
             Some(bias) => bias.repeat(rows),
-            None => zeros(rows * cout),
+            // Zeroed by both threads: a batch of 16's layer-1 map is 51 MB.
+            None => par_zeros(rows * cout),
         };
         let product = |a: &Operand, rows: usize, out: &mut [f32], parallel: bool| match &taps {
             Taps::Int8(q) => int8::matmul(a, rows, q, [patch, cout], out, parallel),
@@ -222,7 +223,7 @@ impl ChannelsLast {
         let [batch, h, w, c] = self.dims;
         let (ho, wo) = (h / kh, w / kw);
         let inverse = 1.0 / (kh * kw) as f32;
-        let mut data = zeros(batch * ho * wo * c);
+        let mut data = par_zeros(batch * ho * wo * c);
         if !data.is_empty() {
             data.par_chunks_mut(wo * c)
                 .enumerate()
