@@ -107,7 +107,7 @@ impl Head {
 
 /// `row[..seen]` ← softmax(`scale` · `row[..seen]`); the rest (keys a causal mask hides)
 /// ← 0, so that they add nothing to the value product.
-fn softmax(row: &mut [f32], seen: usize, scale: f32) {
+pub(super) fn softmax(row: &mut [f32], seen: usize, scale: f32) {
     let (seen, hidden) = row.split_at_mut(seen);
     hidden.fill(0.0);
     let max = seen.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));

@@ -21,6 +21,7 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
+use super::attention::softmax;
 use super::{contiguous, flex_f32, from_vec, operand};
 
 /// Input rows of a weight each thread task takes (a few hundred KB of a 2048-wide weight).
@@ -58,6 +59,10 @@ pub fn one_query_attention(
         Some(b) => Some(flex_f32(&b.val())?),
         None => None,
     };
+    let bias = match &bias {
+        Some(b) => Some(contiguous(b)?),
+        None => None,
+    };
     let (wk_rows, wv_rows) = (operand(&wk)?, operand(&wv)?);
     if wk_rows.col_stride != 1 || wv_rows.col_stride != 1 {
         return None;
@@ -75,8 +80,7 @@ pub fn one_query_attention(
     shape.softmax(&mut weights);
     let mixed = shape.mix(x, &weights);
     let mut out = shape.project_values(wv_rows.data, wv_rows.row_stride, &mixed);
-    if let Some(bias) = &bias {
-        let bias = contiguous(bias)?;
+    if let Some(bias) = bias {
         for row in out.chunks_exact_mut(width) {
             row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
         }
@@ -138,18 +142,18 @@ impl Shape {
         scores
     }
 
-    /// The softmax over the tokens of each (image, head)'s scores, in place.
+    /// The softmax over the tokens of each (image, head)'s scores, in place: each head's
+    /// scores gathered into one row for self-attention's [`softmax`].
     fn softmax(&self, scores: &mut [f32]) {
+        let mut row = vec![0.0; self.count];
         for image in scores.chunks_exact_mut(self.count * self.heads) {
             for h in 0..self.heads {
                 let at = |t: usize| t * self.heads + h;
-                let max = (0..self.count).fold(f32::NEG_INFINITY, |m, t| m.max(image[at(t)]));
-                let mut sum = 0.0;
-                for t in 0..self.count {
-                    image[at(t)] = (image[at(t)] - max).exp();
-                    sum += image[at(t)];
-                }
-                (0..self.count).for_each(|t| image[at(t)] /= sum);
+                row.iter_mut()
+                    .enumerate()
+                    .for_each(|(t, v)| *v = image[at(t)]);
+                softmax(&mut row, self.count, 1.0);
+                row.iter().enumerate().for_each(|(t, &v)| image[at(t)] = v);
             }
         }
     }
