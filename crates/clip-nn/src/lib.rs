@@ -14,6 +14,7 @@
 //! without it every layer runs through Burn.
 
 mod activation;
+mod adamw_step;
 mod attention;
 mod block;
 #[cfg(feature = "cpu-fast")]
@@ -27,10 +28,11 @@ mod mlp;
 mod transformer;
 
 pub use activation::Activation;
+pub use adamw_step::AdamWStep;
 pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, split_heads};
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 pub use cpu::{
-    ChannelsLast, conv2d_batch_norm, cpu_matmul, linear_activated, one_query_attention,
+    ChannelsLast, adamw_step, conv2d_batch_norm, cpu_matmul, linear_activated, one_query_attention,
     panel_kernel, set_int8_linears,
 };
 pub use fast_forward::FastForward;

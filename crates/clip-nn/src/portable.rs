@@ -8,7 +8,7 @@ use burn::nn::pool::AvgPool2d;
 use burn::nn::{BatchNorm, Linear};
 use burn::tensor::{Tensor, activation};
 
-use crate::Activation;
+use crate::{Activation, AdamWStep};
 
 /// What runs the matrix products (for reports and benchmarks).
 pub fn cpu_matmul() -> &'static str {
@@ -53,6 +53,16 @@ pub fn one_query_attention(
     _v_proj: &Linear,
     _heads: usize,
 ) -> Option<Tensor<2>> {
+    None
+}
+
+/// The fused AdamW update: never here (callers keep Burn's optimizer).
+pub fn adamw_step<const D: usize>(
+    _param: &Tensor<D>,
+    _grad: &Tensor<D>,
+    _moments: Option<[&Tensor<D>; 2]>,
+    _step: &AdamWStep,
+) -> Option<[Tensor<D>; 3]> {
     None
 }
 

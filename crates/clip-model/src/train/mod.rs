@@ -25,6 +25,7 @@
 
 pub mod distributed;
 mod fit;
+mod fused_adamw;
 mod history;
 mod init;
 mod loss;

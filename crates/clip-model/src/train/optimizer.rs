@@ -4,10 +4,11 @@
 use std::f64::consts::PI;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::fused_adamw::FusedAdamW;
 use crate::Clip;
 
 /// Optimiser and schedule settings (defaults: the CLIP paper's AdamW β = (0.9, 0.98),
@@ -61,19 +62,13 @@ impl OptimOptions {
     }
 
     /// The optimiser: AdamW with weight decay on every parameter of rank ≥ 2 that is not an
-    /// embedding, and a second AdamW without decay for the rest.
+    /// embedding, and a second AdamW without decay for the rest (Burn's `AdamW`, its update
+    /// fused on the CPU fast path: [`FusedAdamW`]).
     pub fn build(&self, model: &Clip) -> ModuleOptimizer {
-        let adamw = |decay: f64| {
-            AdamWConfig::new()
-                .with_beta_1(self.beta_1)
-                .with_beta_2(self.beta_2)
-                .with_epsilon(self.epsilon)
-                .with_weight_decay(decay as f32)
-        };
+        let adamw =
+            |decay: f64| FusedAdamW::new(self.beta_1, self.beta_2, self.epsilon, decay as f32);
         let no_decay = ParamGroup::from_ids(no_decay_params(model));
-        adamw(self.weight_decay)
-            .init()
-            .with_group(no_decay, adamw(0.0).build(), None)
+        ModuleOptimizer::from(adamw(self.weight_decay)).with_group(no_decay, adamw(0.0), None)
     }
 }
 

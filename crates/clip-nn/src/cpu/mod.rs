@@ -12,7 +12,8 @@
 //! through one im2col buffer, self-attention reads its heads straight from the packed
 //! q, k, v projection ([`self_attention`]), the ResNets' attention pool folds its key and
 //! value projections into its one query ([`one_query_attention`]), and ResNet's tiling
-//! average pools ([`avg_pool2d`]) run directly on the storage.
+//! average pools ([`avg_pool2d`]) run directly on the storage; training's AdamW update is
+//! one pass over each parameter ([`adamw_step`]).
 //!
 //! Only `flex` float32 tensors take these paths. Under autodiff (training), convolutions,
 //! batch norms and tiling average pools run as autodiff ops with their own backward passes
@@ -23,6 +24,7 @@
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
+mod adamw;
 mod attention;
 mod channels_last;
 mod conv;
@@ -38,6 +40,7 @@ mod panel;
 mod pool;
 mod pool_grad;
 
+pub use adamw::adamw_step;
 pub(crate) use attention::self_attention;
 pub use channels_last::ChannelsLast;
 pub(crate) use conv::conv2d;
