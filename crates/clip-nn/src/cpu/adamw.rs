@@ -3,7 +3,7 @@
 //!
 //! Burn's `AdamW` spends about fifteen tensor operations per parameter, each a pass of its
 //! own on one thread with a new allocation; on the tiny ResNet's training step (a 3.2 M
-//! entry token embedding) they were ~70 ms of a ~500 ms step, run while both pool threads
+//! entry token embedding) they were ~70 ms of a ~570 ms step, run while both pool threads
 //! waited (a profile of `xtask train`, 2-core Zen 3). Here every element goes through the
 //! same `f32` operations in the same order as Burn's, so the results are bit for bit
 //! Burn's (tested in `clip-model`), whatever the thread count.
