@@ -33,7 +33,7 @@ pub use attention::{MultiheadAttention, MultiheadAttentionConfig, merge_heads, s
 pub use block::{ResidualAttentionBlock, ResidualAttentionBlockConfig};
 pub use cpu::{
     ChannelsLast, adamw_step, conv2d_batch_norm, cpu_matmul, linear_activated, one_query_attention,
-    panel_kernel, set_int8_linears,
+    panel_kernel, set_int8_linears, squared_sum,
 };
 pub use fast_forward::FastForward;
 pub use layer_norm::{LAYER_NORM_EPS, layer_norm, layer_norm_eps};

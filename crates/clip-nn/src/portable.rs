@@ -66,6 +66,11 @@ pub fn adamw_step<const D: usize>(
     None
 }
 
+/// `Σ x²` on the CPU fast path: never here (callers keep Burn's ops).
+pub fn squared_sum<const D: usize>(_t: &Tensor<D>) -> Option<f64> {
+    None
+}
+
 /// `layer.forward(x)`.
 pub(crate) fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     layer.forward(x)

@@ -103,19 +103,27 @@ pub fn no_decay_params(model: &Clip) -> Vec<ParamId> {
 /// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when below 1); returns the norm
 /// before clipping.
 pub fn clip_grad_norm(model: &Clip, grads: &mut GradientsParams, max_norm: Option<f64>) -> f64 {
+    /// Σ g² over every gradient: in one parallel pass each on the CPU fast path
+    /// (`fast`, f64), else as Burn's ops (`slow`, one tensor summed at the end).
     struct Norm<'a> {
         grads: &'a GradientsParams,
-        sum: Option<Tensor<1>>,
+        fast: f64,
+        slow: Option<Tensor<1>>,
     }
     impl ModuleVisitor for Norm<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let s = g.square().sum();
-                self.sum = Some(match self.sum.take() {
-                    Some(acc) => acc + s,
-                    None => s,
-                });
+            let Some(g) = self.grads.get::<D>(param.id) else {
+                return;
+            };
+            if let Some(s) = clip_nn::squared_sum(&g) {
+                self.fast += s;
+                return;
             }
+            let s = g.square().sum();
+            self.slow = Some(match self.slow.take() {
+                Some(acc) => acc + s,
+                None => s,
+            });
         }
     }
     struct Scale<'a> {
@@ -129,12 +137,14 @@ pub fn clip_grad_norm(model: &Clip, grads: &mut GradientsParams, max_norm: Optio
             }
         }
     }
-    let mut norm = Norm { grads, sum: None };
+    let mut norm = Norm {
+        grads,
+        fast: 0.0,
+        slow: None,
+    };
     model.visit(&mut norm);
-    let total = norm
-        .sum
-        .map(|s| (s.into_scalar::<f32>() as f64).sqrt())
-        .unwrap_or(0.0);
+    let slow = norm.slow.map_or(0.0, |s| s.into_scalar::<f32>() as f64);
+    let total = (norm.fast + slow).sqrt();
     if let Some(max) = max_norm {
         let factor = max / (total + 1e-6);
         if factor < 1.0 {

@@ -30,8 +30,10 @@ pub fn conv2d_batch_norm(layer: &Conv2d, norm: &BatchNorm, relu: bool, x: Tensor
     let fused = then.and_then(|then| fast_conv2d(layer, &x, Some(&then)));
     fused.unwrap_or_else(|| {
         let out = conv2d(layer, x);
-        let out = super::norm_grad::batch_norm(norm, &out).unwrap_or_else(|| norm.forward(out));
-        if relu { activation::relu(out) } else { out }
+        super::norm_grad::batch_norm(norm, relu, &out).unwrap_or_else(|| {
+            let out = norm.forward(out);
+            if relu { activation::relu(out) } else { out }
+        })
     })
 }
 

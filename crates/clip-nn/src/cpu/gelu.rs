@@ -9,25 +9,31 @@ use super::exp::Lanes;
 
 /// `x · σ(1.702 x)` for every value, in place.
 pub fn quick_gelu(values: &mut [f32]) {
-    quick_gelu_on(Lanes::detect(), values);
+    quick_gelu_on::<true>(Lanes::detect(), values);
 }
 
-/// [`quick_gelu`] on `lanes`, which this CPU must run.
-fn quick_gelu_on(lanes: Lanes, values: &mut [f32]) {
+/// `σ(1.702 x)`, QuickGELU's gate, for every value, in place (its derivative needs it).
+pub fn quick_sigmoid(values: &mut [f32]) {
+    quick_gelu_on::<false>(Lanes::detect(), values);
+}
+
+/// [`quick_gelu`] (`TIMES_X`) or [`quick_sigmoid`] on `lanes`, which this CPU must run.
+fn quick_gelu_on<const TIMES_X: bool>(lanes: Lanes, values: &mut [f32]) {
     match lanes {
         // SAFETY: `Lanes::detect` found AVX-512F.
         #[cfg(target_arch = "x86_64")]
-        Lanes::Sixteen => unsafe { x86::quick_gelu(values) },
+        Lanes::Sixteen => unsafe { x86::quick_gelu::<TIMES_X>(values) },
         // SAFETY: `Lanes::detect` found AVX2 and FMA.
         #[cfg(target_arch = "x86_64")]
-        Lanes::Eight => unsafe { x86::quick_gelu8(values) },
-        _ => scalar(values),
+        Lanes::Eight => unsafe { x86::quick_gelu8::<TIMES_X>(values) },
+        _ => scalar::<TIMES_X>(values),
     }
 }
 
-fn scalar(values: &mut [f32]) {
+fn scalar<const TIMES_X: bool>(values: &mut [f32]) {
     for v in values {
-        *v /= 1.0 + (-1.702 * *v).exp();
+        let numerator = if TIMES_X { *v } else { 1.0 };
+        *v = numerator / (1.0 + (-1.702 * *v).exp());
     }
 }
 
@@ -37,36 +43,39 @@ mod x86 {
 
     use crate::cpu::exp::x86::{exp, exp8};
 
-    /// [`super::quick_gelu`] with a vector `exp`; the tail (fewer than 16) as scalars.
+    /// [`super::quick_gelu`] (or, without `TIMES_X`, [`super::quick_sigmoid`]) with a
+    /// vector `exp`; the tail (fewer than 16) as scalars.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn quick_gelu(values: &mut [f32]) {
+    pub unsafe fn quick_gelu<const TIMES_X: bool>(values: &mut [f32]) {
         let mut chunks = values.chunks_exact_mut(16);
         for chunk in &mut chunks {
             // SAFETY: 16 values in the chunk.
             unsafe {
                 let v = _mm512_loadu_ps(chunk.as_ptr());
                 let e = exp(_mm512_mul_ps(v, _mm512_set1_ps(-1.702)));
-                let y = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0), e));
+                let numerator = if TIMES_X { v } else { _mm512_set1_ps(1.0) };
+                let y = _mm512_div_ps(numerator, _mm512_add_ps(_mm512_set1_ps(1.0), e));
                 _mm512_storeu_ps(chunk.as_mut_ptr(), y);
             }
         }
-        super::scalar(chunks.into_remainder());
+        super::scalar::<TIMES_X>(chunks.into_remainder());
     }
 
     /// [`quick_gelu`] eight values at a time.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn quick_gelu8(values: &mut [f32]) {
+    pub unsafe fn quick_gelu8<const TIMES_X: bool>(values: &mut [f32]) {
         let mut chunks = values.chunks_exact_mut(8);
         for chunk in &mut chunks {
             // SAFETY: 8 values in the chunk.
             unsafe {
                 let v = _mm256_loadu_ps(chunk.as_ptr());
                 let e = exp8(_mm256_mul_ps(v, _mm256_set1_ps(-1.702)));
-                let y = _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0), e));
+                let numerator = if TIMES_X { v } else { _mm256_set1_ps(1.0) };
+                let y = _mm256_div_ps(numerator, _mm256_add_ps(_mm256_set1_ps(1.0), e));
                 _mm256_storeu_ps(chunk.as_mut_ptr(), y);
             }
         }
-        super::scalar(chunks.into_remainder());
+        super::scalar::<TIMES_X>(chunks.into_remainder());
     }
 }
 
@@ -90,18 +99,21 @@ mod tests {
             -f32::INFINITY,
         ]);
         values.extend([1e-30, -1e-30, 0.0, 3.0]);
-        let mut want = values.clone();
-        scalar(&mut want);
+        let (mut gelu, mut gate) = (values.clone(), values.clone());
+        scalar::<true>(&mut gelu);
+        scalar::<false>(&mut gate);
         for lanes in Lanes::all() {
-            let mut got = values.clone();
-            quick_gelu_on(lanes, &mut got);
-            for ((&x, &g), &w) in values.iter().zip(&got).zip(&want) {
+            let (mut got_gelu, mut got_gate) = (values.clone(), values.clone());
+            quick_gelu_on::<true>(lanes, &mut got_gelu);
+            quick_gelu_on::<false>(lanes, &mut got_gate);
+            let pairs = got_gelu.iter().zip(&gelu).chain(got_gate.iter().zip(&gate));
+            for (&x, (&g, &w)) in values.iter().cycle().zip(pairs) {
                 let tolerance = 2.5e-7 * w.abs().max(1e-30);
                 let same = g == w || (g.is_nan() && w.is_nan()) || (g - w).abs() <= tolerance;
                 assert!(same, "{lanes:?}, x = {x}: {g} vs {w}");
             }
             let mut nan = [f32::NAN; 17];
-            quick_gelu_on(lanes, &mut nan);
+            quick_gelu_on::<true>(lanes, &mut nan);
             assert!(nan.iter().all(|v| v.is_nan()));
         }
     }

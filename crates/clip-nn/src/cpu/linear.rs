@@ -98,7 +98,14 @@ pub fn linear_activated<const D: usize>(
         Activation::QuickGelu => fused(layer, &x, Some(quick_gelu)),
         Activation::Gelu | Activation::GeluTanh => None,
     };
-    fused.unwrap_or_else(|| activation.forward(linear(layer, x)))
+    fused.unwrap_or_else(|| {
+        let out = linear(layer, x);
+        let tracked = match activation {
+            Activation::QuickGelu => super::gelu_grad::quick_gelu(&out),
+            Activation::Gelu | Activation::GeluTanh => None,
+        };
+        tracked.unwrap_or_else(|| activation.forward(out))
+    })
 }
 
 /// [`fused_linear`] with the layer's own weight and bias.

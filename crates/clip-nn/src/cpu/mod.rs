@@ -31,6 +31,7 @@ mod conv;
 mod conv_grad;
 mod exp;
 mod gelu;
+mod gelu_grad;
 mod int8;
 mod linear;
 mod norm_grad;
@@ -39,6 +40,7 @@ mod packed;
 mod panel;
 mod pool;
 mod pool_grad;
+mod squared_sum;
 
 pub use adamw::adamw_step;
 pub(crate) use attention::self_attention;
@@ -50,6 +52,7 @@ pub(crate) use linear::linear;
 pub use linear::linear_activated;
 pub use one_query::one_query_attention;
 pub(crate) use pool::avg_pool2d;
+pub use squared_sum::squared_sum;
 
 /// Products with fewer multiply-adds than this run on one thread (Burn's `flex` threshold):
 /// below it, waking the thread pool costs more than it saves.
