@@ -24,7 +24,7 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{flex_tensor, par_zeros, values};
+use super::{LANES, flex_tensor, lane_sums, par_zeros, values};
 
 /// `norm.forward(x)`, then `relu` when asked, for an autodiff float32 `flex` input
 /// [batch, channels, h, w] of a layer in training mode (batch statistics, running
@@ -337,24 +337,6 @@ impl Planes {
             f(i % channels, xs, dy.map(|d| &d[at..][..plane]), out)
         });
     }
-}
-
-/// Running sums per plane: one per lane of an AVX-512 register (two AVX2 ones).
-const LANES: usize = 8;
-
-/// `Σ f(v)` over `values` as [`LANES`] interleaved running sums added at the end: one
-/// running sum is a chain of dependent additions the compiler may not reorder, so it ran
-/// at one value per add latency (these sums were 9% of a tiny ResNet's parallel work).
-fn lane_sums(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
-    let mut lanes = [0f64; LANES];
-    let mut chunks = values.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (sum, &v) in lanes.iter_mut().zip(chunk) {
-            *sum += f(v);
-        }
-    }
-    let tail: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    lanes.iter().sum::<f64>() + tail
 }
 
 /// Burn's `relu`: values ≤ 0 become 0 (NaN passes, as `mask_fill(x ≤ 0)` leaves it).

@@ -5,12 +5,12 @@
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::{contiguous, flex_f32};
+use super::{contiguous, flex_f32, lane_sums};
 
 /// Values per task; fixed, so the sum's rounding does not depend on the thread count.
 const RUN: usize = 1 << 14;
 
-/// `Σ x²` (each run summed in `f32`, the runs in `f64`), or `None` off the fast path (not
+/// `Σ x²` (in `f64`, each run as [`lane_sums`], then the runs in order), or `None` off the fast path (not
 /// `flex` float32, or not contiguous).
 pub fn squared_sum<const D: usize>(t: &Tensor<D>) -> Option<f64> {
     let t = flex_f32(t)?;
@@ -23,7 +23,7 @@ pub fn squared_sum<const D: usize>(t: &Tensor<D>) -> Option<f64> {
 fn sum_of_squares(values: &[f32]) -> f64 {
     let runs: Vec<f64> = values
         .par_chunks(RUN)
-        .map(|run| run.iter().map(|&v| v * v).sum::<f32>() as f64)
+        .map(|run| lane_sums(run, |v| (v as f64) * (v as f64)))
         .collect();
     runs.iter().sum()
 }
